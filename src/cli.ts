@@ -1,0 +1,59 @@
+/**
+ * The command line: `pot-nats [--help|--version|--check|healthcheck] [-- nats-server args]`.
+ * Everything else the supervisor needs comes from the environment (see settings.ts).
+ */
+
+import { parseArgs } from "node:util";
+
+export type Command = "run" | "help" | "version" | "check" | "healthcheck";
+
+export interface CommandLine {
+  command: Command;
+  /** Arguments after `--`, passed to nats-server unchanged. */
+  serverArgs: string[];
+}
+
+/** Thrown for a command line that cannot be understood; exit status 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/**
+ * Parses the supervisor's own arguments.
+ * @throws {UsageError} for unknown flags, stray words or more than one command.
+ */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const split = argv.indexOf("--");
+  const own = split === -1 ? [...argv] : argv.slice(0, split);
+  const serverArgs = split === -1 ? [] : argv.slice(split + 1);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: own,
+      allowPositionals: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean", short: "v" },
+        check: { type: "boolean" },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}; see pot-nats --help`);
+  }
+  const commands: Command[] = [];
+  if (parsed.values.help) commands.push("help");
+  if (parsed.values.version) commands.push("version");
+  if (parsed.values.check) commands.push("check");
+  for (const word of parsed.positionals) {
+    if (word !== "healthcheck") {
+      throw new UsageError(
+        `unknown command "${word}"; nats-server arguments go after "--" (see pot-nats --help)`,
+      );
+    }
+    commands.push("healthcheck");
+  }
+  if (commands.length > 1) {
+    throw new UsageError(`choose one of ${commands.join(", ")}; see pot-nats --help`);
+  }
+  return { command: commands[0] ?? "run", serverArgs };
+}

@@ -1,0 +1,117 @@
+/**
+ * The supervisor's life cycle: wait for the config, prepare, start nats-server, keep it in step with
+ * the mounts, and stop it when told to. Signals arrive through `onSignal`.
+ */
+
+import { dirname } from "node:path";
+import type { Logger } from "./log.ts";
+import { ServerProcess, type Spawner } from "./server_process.ts";
+import type { Settings } from "./settings.ts";
+import { decideSignal } from "./signals.ts";
+import { waitForFile } from "./wait_for_file.ts";
+
+/** What runs beside nats-server: the change pipeline and the admin jobs. */
+export interface Companion {
+  /** Runs before nats-server starts (e.g. the first JWT mirror). */
+  beforeStart?(): Promise<void>;
+  /** Runs once nats-server has been spawned; may use the server for reloads and restarts. */
+  start?(server: ServerProcess): void | Promise<void>;
+  /** Stops everything it started; called once nats-server has exited for good. */
+  close?(): Promise<void>;
+}
+
+export interface SupervisorOptions {
+  settings: Settings;
+  log: Logger;
+  /** Extra nats-server arguments given after `--`. */
+  extraArgs: string[];
+  spawn?: Spawner;
+  companion?: Companion;
+}
+
+/** The arguments nats-server is started with. */
+export function serverArgs(settings: Settings, extraArgs: readonly string[]): string[] {
+  const monitor = settings.monitorPort === 0 ? [] : ["-m", String(settings.monitorPort)];
+  return ["-c", settings.confPath, ...monitor, ...extraArgs];
+}
+
+export class Supervisor {
+  readonly #options: SupervisorOptions;
+  readonly #stopRequested = new AbortController();
+  #server: ServerProcess | undefined;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+  }
+
+  /** Handles one received signal; safe to call at any time, also before and after the run. */
+  onSignal(signal: Deno.Signal): void {
+    const { settings, log } = this.#options;
+    const server = this.#server;
+    const action = decideSignal(signal, {
+      lameDuck: settings.lameDuck,
+      stopping: server?.stopping ?? this.#stopRequested.signal.aborted,
+    });
+    if (action.kind === "forward") {
+      if (server?.signal(action.send)) log.info(`passed ${signal} on to nats-server`);
+      else log.warn(`received ${signal} while nats-server is not running; ignored`);
+      return;
+    }
+    log.info(`received ${signal}; stopping nats-server with ${action.send}`);
+    this.#stopRequested.abort();
+    server?.stop(action.send);
+  }
+
+  /**
+   * Runs until nats-server exits for good.
+   * @returns the exit code for the supervisor.
+   */
+  async run(): Promise<number> {
+    const { settings, log, companion } = this.#options;
+    if (!(await this.#waitForConfig())) {
+      if (this.#stopRequested.signal.aborted) return 0;
+      log.error(
+        `NATS_CONF ${settings.confPath} did not appear within ${settings.confWaitSeconds} s`,
+        {
+          hint: "mount the server config there, or raise POT_NATS_CONF_WAIT_SECONDS",
+        },
+      );
+      return 1;
+    }
+    await companion?.beforeStart?.();
+    if (this.#stopRequested.signal.aborted) return 0;
+    const server = new ServerProcess({
+      request: {
+        bin: settings.serverBin,
+        args: serverArgs(settings, this.#options.extraArgs),
+        cwd: dirname(settings.confPath),
+      },
+      log,
+      stopTimeoutMs: settings.stopTimeoutSeconds * 1000,
+      ...(this.#options.spawn ? { spawn: this.#options.spawn } : {}),
+    });
+    this.#server = server;
+    const exited = server.run();
+    try {
+      // `exited` rejects when the binary cannot be spawned: never wait on a start that cannot come.
+      await Promise.race([server.whenStarted(), exited]);
+      await companion?.start?.(server);
+      return await exited;
+    } finally {
+      await companion?.close?.();
+    }
+  }
+
+  async #waitForConfig(): Promise<boolean> {
+    const { settings, log } = this.#options;
+    const options = {
+      timeoutMs: settings.confWaitSeconds * 1000,
+      signal: this.#stopRequested.signal,
+    };
+    if (await waitForFile(settings.confPath, { ...options, timeoutMs: 0 })) return true;
+    log.info(`waiting up to ${settings.confWaitSeconds} s for NATS_CONF to appear`, {
+      path: settings.confPath,
+    });
+    return await waitForFile(settings.confPath, options);
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Waiting for a file that a volume mount may deliver late (the server config on a slow kubelet).
+ */
+
+export interface WaitOptions {
+  timeoutMs: number;
+  intervalMs?: number;
+  /** Stops the wait early (a stop signal arrived); the result is then false. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Polls until `path` exists (following symlinks).
+ * @returns true once it exists, false when the timeout passed or the wait was aborted.
+ */
+export async function waitForFile(path: string, options: WaitOptions): Promise<boolean> {
+  const deadline = Date.now() + options.timeoutMs;
+  const interval = options.intervalMs ?? 100;
+  while (!options.signal?.aborted) {
+    if (await exists(path)) return true;
+    if (Date.now() >= deadline) return false;
+    await delay(Math.min(interval, Math.max(0, deadline - Date.now())), options.signal);
+  }
+  return false;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
