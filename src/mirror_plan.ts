@@ -1,0 +1,117 @@
+/**
+ * Decides how to bring the resolver dir in line with the mounted account JWTs.
+ *
+ * The mount (a ConfigMap or Secret volume) is the source of truth; the resolver dir is the
+ * nats-server's writable copy. The plan writes valid JWTs that are new or changed, removes account
+ * JWTs that left the mount, and is conservative about everything else: an invalid mounted file never
+ * replaces or removes the previous copy, the system account's JWT is never removed, files the
+ * supervisor did not make (tombstones `<pub>.jwt.deleted`, other names) are never touched, and an
+ * empty or missing mount removes nothing, since that is far more likely a mounting mistake than an
+ * intent to delete every account.
+ *
+ * Pure: {@linkcode applyMirrorPlan} in `mirror.ts` carries the plan out.
+ *
+ * @module
+ */
+
+import { type AccountCheck, isAccountPublicKey } from "./account_jwt.ts";
+
+/** A `*.jwt` file in the mount dir and the result of checking it. */
+export interface MountEntry {
+  /** `<account public key>.jwt` */
+  name: string;
+  check: AccountCheck;
+}
+
+/** What to do to the resolver dir; all lists are sorted. */
+export interface MirrorPlan {
+  /** Valid mounted JWTs that are absent from the resolver dir or differ from its copy. */
+  write: { name: string; jwt: string }[];
+  /** `<pub>.jwt` files of the resolver dir that are no longer in the mount. */
+  remove: string[];
+  /** Valid mounted JWTs whose resolver copy is already identical. */
+  unchanged: string[];
+  /** Invalid mounted files; `keptPrevious` says a previous copy exists and stays. */
+  rejected: { name: string; reason: string; keptPrevious: boolean }[];
+  /** Account public keys written for the first time (for the claims-push hook). */
+  added: string[];
+  /** Account public keys whose JWT is rewritten (for the claims-push hook). */
+  changed: string[];
+  /** Account public keys whose JWT is removed (for the claims-delete hook). */
+  removed: string[];
+  /** Set when the mount holds no `*.jwt` file at all: then nothing is removed, and this says why. */
+  refusedRemoval?: string;
+}
+
+/** Options of {@linkcode planMirror}. */
+export interface PlanMirrorOptions {
+  /** The system account's public key: its JWT is never removed from the resolver dir. */
+  systemAccount?: string;
+}
+
+const JWT_SUFFIX = ".jwt";
+
+/**
+ * Plans the mirror from the checked mount entries and the resolver dir's current files.
+ *
+ * `resolverFiles` maps the name of every `*.jwt` file in the resolver dir to its content. Mirrored
+ * content is the trimmed JWT (no trailing newline) and is compared byte for byte, so a resolver copy
+ * with stray whitespace is rewritten clean.
+ *
+ * @returns the plan; never throws
+ */
+export function planMirror(
+  mount: MountEntry[],
+  resolverFiles: ReadonlyMap<string, string>,
+  options: PlanMirrorOptions = {},
+): MirrorPlan {
+  const plan: MirrorPlan = {
+    write: [],
+    remove: [],
+    unchanged: [],
+    rejected: [],
+    added: [],
+    changed: [],
+    removed: [],
+  };
+
+  const mounted = new Set<string>();
+  for (const { name, check } of [...mount].sort(byName)) {
+    mounted.add(name);
+    const previous = resolverFiles.get(name);
+    if (!check.ok) {
+      plan.rejected.push({ name, reason: check.reason, keptPrevious: previous !== undefined });
+    } else if (previous === check.jwt) {
+      plan.unchanged.push(name);
+    } else {
+      plan.write.push({ name, jwt: check.jwt });
+      (previous === undefined ? plan.added : plan.changed).push(check.claims.sub);
+    }
+  }
+
+  if (mounted.size === 0) {
+    if (resolverFiles.size > 0) {
+      plan.refusedRemoval =
+        `the mount holds no *.jwt file: keeping all ${resolverFiles.size} account JWTs of the ` +
+        "resolver dir, since an empty or missing mount is more likely a mounting mistake than an " +
+        "intent to remove every account";
+    } else {
+      plan.refusedRemoval = "the mount holds no *.jwt file: nothing to mirror";
+    }
+    return plan;
+  }
+
+  for (const name of [...resolverFiles.keys()].sort()) {
+    if (mounted.has(name) || !name.endsWith(JWT_SUFFIX)) continue;
+    const pub = name.slice(0, -JWT_SUFFIX.length);
+    // Only files named like an account's JWT are the mirror's to remove.
+    if (!isAccountPublicKey(pub) || pub === options.systemAccount) continue;
+    plan.remove.push(name);
+    plan.removed.push(pub);
+  }
+  return plan;
+}
+
+function byName(a: MountEntry, b: MountEntry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

@@ -1,0 +1,143 @@
+/**
+ * Test fixtures: operators, accounts and users with real keys and signed JWTs, made with
+ * `@nats-io/jwt` (a test-only dependency) so runtime code is checked against an independent encoder.
+ *
+ * Account JWTs carry the full limits block a real nats-server needs (`conn: 0`, the library's default,
+ * would let no user connect); the system account carries no JetStream limits, because the server
+ * refuses to start with `Not allowed to enable JetStream on the system account`.
+ *
+ * @module
+ */
+
+import {
+  Algorithms,
+  createAccount,
+  createOperator,
+  createUser,
+  encodeAccount,
+  encodeOperator,
+  encodeUser,
+  fmtCreds,
+  type KeyPair,
+  type OperatorLimits,
+} from "@nats-io/jwt";
+
+/** A key pair with its public key and seed as strings. */
+export interface FixtureKey {
+  pub: string;
+  seed: string;
+  kp: KeyPair;
+}
+
+/** An operator with its self-signed JWT and, if asked for, one signing key listed in it. */
+export interface FixtureOperator extends FixtureKey {
+  name: string;
+  jwt: string;
+  signingKey?: FixtureKey;
+}
+
+/** An account with its JWT, signed by the operator or one of its signing keys. */
+export interface FixtureAccount extends FixtureKey {
+  name: string;
+  jwt: string;
+}
+
+/** A user with its JWT and a `.creds` file's text. */
+export interface FixtureUser extends FixtureKey {
+  name: string;
+  jwt: string;
+  creds: string;
+}
+
+/** `-1` (unlimited) for everything a plain account needs to let users connect and publish. */
+export const UNLIMITED_ACCOUNT_LIMITS: Readonly<OperatorLimits> = Object.freeze({
+  conn: -1,
+  subs: -1,
+  payload: -1,
+  data: -1,
+  imports: -1,
+  exports: -1,
+  wildcards: true,
+  leaf: -1,
+});
+
+/** `-1` (unlimited) JetStream limits; present only on accounts that may use JetStream. */
+export const UNLIMITED_JETSTREAM_LIMITS: Readonly<OperatorLimits> = Object.freeze({
+  mem_storage: -1,
+  disk_storage: -1,
+  streams: -1,
+  consumer: -1,
+});
+
+function fixtureKey(kp: KeyPair): FixtureKey {
+  return { pub: kp.getPublicKey(), seed: new TextDecoder().decode(kp.getSeed()), kp };
+}
+
+/** Makes an operator; with `signingKey: true` its JWT lists one operator signing key. */
+export async function makeOperator(
+  options: { name?: string; signingKey?: boolean } = {},
+): Promise<FixtureOperator> {
+  const name = options.name ?? "OP";
+  const identity = fixtureKey(createOperator());
+  const signingKey = options.signingKey ? fixtureKey(createOperator()) : undefined;
+  const jwt = await encodeOperator(
+    name,
+    identity.kp,
+    signingKey ? { signing_keys: [signingKey.pub] } : {},
+  );
+  return signingKey ? { ...identity, name, jwt, signingKey } : { ...identity, name, jwt };
+}
+
+/**
+ * Makes an account signed by `signer` (default: the operator's identity key; pass
+ * `operator.signingKey!.kp` to sign with the signing key, or any other key pair to make an untrusted
+ * JWT). `jetstream` defaults to true. `limits` are merged over the unlimited defaults. `exp` and
+ * `nbf` are in seconds since the epoch.
+ */
+export async function makeAccount(
+  operator: FixtureOperator,
+  options: {
+    name: string;
+    signer?: KeyPair;
+    jetstream?: boolean;
+    limits?: Partial<OperatorLimits>;
+    exp?: number;
+    nbf?: number;
+    algorithm?: "v1" | "v2";
+    /** Re-issue a JWT for this existing account key instead of making a new one. */
+    key?: KeyPair;
+  },
+): Promise<FixtureAccount> {
+  const account = fixtureKey(options.key ?? createAccount());
+  const limits: OperatorLimits = {
+    ...UNLIMITED_ACCOUNT_LIMITS,
+    ...(options.jetstream ?? true ? UNLIMITED_JETSTREAM_LIMITS : {}),
+    ...options.limits,
+  };
+  const jwt = await encodeAccount(options.name, account.pub, { limits }, {
+    signer: options.signer ?? operator.kp,
+    algorithm: options.algorithm === "v1" ? Algorithms.v1 : Algorithms.v2,
+    ...(options.exp !== undefined ? { exp: options.exp } : {}),
+    ...(options.nbf !== undefined ? { nbf: options.nbf } : {}),
+  });
+  return { ...account, name: options.name, jwt };
+}
+
+/** Makes the system account (`SYS`): full connection limits, no JetStream limits. */
+export function makeSystemAccount(
+  operator: FixtureOperator,
+  options: { name?: string } = {},
+): Promise<FixtureAccount> {
+  return makeAccount(operator, { name: options.name ?? "SYS", jetstream: false });
+}
+
+/** Makes a user of `account`, signed by the account's identity key, with its `.creds` text. */
+export async function makeUser(
+  account: FixtureAccount,
+  options: { name: string },
+): Promise<FixtureUser> {
+  const user = fixtureKey(createUser());
+  const jwt = await encodeUser(options.name, user.kp, account.kp);
+  const creds = new TextDecoder().decode(fmtCreds(jwt, user.kp));
+  return { ...user, name: options.name, jwt, creds };
+}
