@@ -1,0 +1,169 @@
+/**
+ * Coalesces bursts of file events into runs of one async action.
+ *
+ * `Deno.watchFs` reports thousands of events for one change (a kubelet volume swap, a thousand JWTs
+ * rewritten), and each event only means "something may have changed". A {@linkcode Debouncer}
+ * turns such a burst into one run of a re-scan, never runs two re-scans at once, and never loses
+ * an event that arrives while a re-scan is running.
+ *
+ * @module
+ */
+
+/** The clock and timers a {@linkcode Debouncer} uses; tests pass a fake. */
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): number;
+  clearTimeout(id: number): void;
+}
+
+/** How long to wait before running. */
+export interface DebounceOptions {
+  /** Run this long after the last trigger of a burst. */
+  debounceMs: number;
+  /** ...but never later than this long after the first trigger of the burst. */
+  maxWaitMs: number;
+  /** Clock and timers; the real ones by default. */
+  timers?: Timers;
+}
+
+/**
+ * The real clock and timers. Deno 2.9's global `setTimeout` returns a Node-style `Timeout` object;
+ * its numeric id (via `Number()`) is accepted by `clearTimeout`.
+ */
+export const realTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
+  clearTimeout: (id) => clearTimeout(id),
+};
+
+/**
+ * Trailing debounce with a maximum wait: `trigger()` (re)starts a `debounceMs` timer; the action
+ * runs `debounceMs` after the LAST trigger, but never later than `maxWaitMs` after the FIRST
+ * trigger of the burst.
+ *
+ * Triggers that arrive while the action runs are not lost: they cause exactly one more run after
+ * it finishes (still respecting the debounce from the last trigger). Runs never overlap. An error
+ * thrown by the action goes to `onError` and does not stop later runs; `onError` itself must not
+ * throw.
+ *
+ * `close()` (or `await using`) cancels the timer, drops pending work, ignores later triggers, and
+ * resolves once a running action has finished.
+ */
+export class Debouncer implements AsyncDisposable {
+  readonly #action: () => Promise<void>;
+  readonly #onError: (e: unknown) => void;
+  readonly #debounceMs: number;
+  readonly #maxWaitMs: number;
+  readonly #timers: Timers;
+  #timer: number | undefined;
+  /** When the first trigger of the pending burst arrived; undefined when nothing is pending. */
+  #burstStart: number | undefined;
+  /** The timer fired while the action was running: run again as soon as it finishes. */
+  #dueWhileRunning = false;
+  #running: Promise<void> | undefined;
+  #closed = false;
+
+  /**
+   * @throws {RangeError} when `debounceMs` or `maxWaitMs` is negative or not finite, or
+   *   `maxWaitMs` is shorter than `debounceMs`.
+   */
+  constructor(
+    action: () => Promise<void>,
+    options: DebounceOptions & { onError: (e: unknown) => void },
+  ) {
+    const { debounceMs, maxWaitMs } = options;
+    if (!Number.isFinite(debounceMs) || debounceMs < 0) {
+      throw new RangeError(`debounceMs must be a non-negative number, got ${debounceMs}`);
+    }
+    if (!Number.isFinite(maxWaitMs) || maxWaitMs < debounceMs) {
+      throw new RangeError(
+        `maxWaitMs must be a number no smaller than debounceMs (${debounceMs}), got ${maxWaitMs}`,
+      );
+    }
+    this.#action = action;
+    this.#onError = options.onError;
+    this.#debounceMs = debounceMs;
+    this.#maxWaitMs = maxWaitMs;
+    this.#timers = options.timers ?? realTimers;
+  }
+
+  /** Whether the action is running now. */
+  get running(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /** Whether triggers are waiting for a run that has not started yet. */
+  get pending(): boolean {
+    return this.#burstStart !== undefined;
+  }
+
+  /** Notes that something may have changed. Ignored after `close()`. */
+  trigger(): void {
+    if (this.#closed) return;
+    const now = this.#timers.now();
+    this.#burstStart ??= now;
+    this.#dueWhileRunning = false;
+    this.#clearTimer();
+    const runAt = Math.min(now + this.#debounceMs, this.#burstStart + this.#maxWaitMs);
+    this.#timer = this.#timers.setTimeout(() => this.#onTimer(), Math.max(0, runAt - now));
+  }
+
+  /**
+   * Runs pending work now instead of waiting for the timer: waits for a running action, then runs
+   * once more if anything was triggered and not yet handled.
+   *
+   * @returns once the triggers that arrived before the call have been handled.
+   */
+  async flush(): Promise<void> {
+    if (this.#running) await this.#running;
+    // A run may have started by itself when the one above finished; it covers the pending work.
+    if (this.#running) return await this.#running;
+    if (this.pending && !this.#closed) await this.#start();
+  }
+
+  /** Cancels the timer and pending work; resolves once a running action has finished. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#clearTimer();
+    this.#burstStart = undefined;
+    this.#dueWhileRunning = false;
+    if (this.#running) await this.#running;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #onTimer(): void {
+    this.#timer = undefined;
+    if (this.#running) this.#dueWhileRunning = true;
+    else void this.#start();
+  }
+
+  #clearTimer(): void {
+    if (this.#timer === undefined) return;
+    this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Starts a run. The returned promise rejects only if `onError` throws. */
+  #start(): Promise<void> {
+    this.#clearTimer();
+    this.#burstStart = undefined;
+    this.#dueWhileRunning = false;
+    const run = this.#runAction().finally(() => {
+      this.#running = undefined;
+      if (this.#dueWhileRunning && !this.#closed) void this.#start();
+    });
+    this.#running = run;
+    return run;
+  }
+
+  async #runAction(): Promise<void> {
+    try {
+      await this.#action();
+    } catch (e) {
+      this.#onError(e);
+    }
+  }
+}
