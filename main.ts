@@ -1,0 +1,117 @@
+/**
+ * pot-nats: runs nats-server as its child and keeps it in step with mounted config, TLS material,
+ * creds and account JWTs. Settings come from the environment; see `pot-nats --help`.
+ */
+
+import denoConfig from "./deno.json" with { type: "json" };
+import { parseCommandLine, UsageError } from "./src/cli.ts";
+import { checkHealth } from "./src/healthcheck.ts";
+import { createLogger } from "./src/log.ts";
+import { checkServerConfig, serverVersion } from "./src/server_binary.ts";
+import {
+  helpText,
+  parseSettings,
+  SETTING_DOCS,
+  type Settings,
+  SettingsError,
+} from "./src/settings.ts";
+import { listenForSignals } from "./src/signals.ts";
+import { mirrorOnce } from "./src/jwt_mirror.ts";
+import { assertDistinctDirs } from "./src/mirror.ts";
+import { Supervisor } from "./src/supervisor.ts";
+
+export const VERSION = denoConfig.version;
+
+export async function main(argv: string[]): Promise<number> {
+  let commandLine;
+  try {
+    commandLine = parseCommandLine(argv);
+  } catch (error) {
+    return fail(error, UsageError);
+  }
+  if (commandLine.command === "help") return print(helpText(VERSION));
+  if (commandLine.command === "version") return await printVersions();
+
+  let settings: Settings;
+  try {
+    settings = parseSettings(Deno.env.toObject(), Deno.cwd());
+  } catch (error) {
+    return fail(error, SettingsError);
+  }
+  if (commandLine.command === "check") return await checkConfig(settings);
+  if (commandLine.command === "healthcheck") {
+    const health = await checkHealth(settings.monitorPort);
+    return health.ok ? print(`healthy: ${health.reason}`) : fail(new Error(health.reason));
+  }
+
+  try {
+    await assertDistinctDirs(settings.jwtMountDir, settings.jwtDir);
+  } catch (error) {
+    return fail(new SettingsError((error as Error).message), SettingsError);
+  }
+  const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  const mirror = () =>
+    mirrorOnce({
+      confPath: settings.confPath,
+      mountDir: settings.jwtMountDir,
+      resolverDir: settings.jwtDir,
+      log,
+    });
+  const companion = {
+    beforeStart: () =>
+      mirror().then(
+        () => {},
+        (error) => log.error(`JWT mirror before start failed: ${(error as Error).message}`),
+      ),
+  };
+  const supervisor = new Supervisor({
+    settings,
+    log,
+    extraArgs: commandLine.serverArgs,
+    companion,
+  });
+  const stopListening = listenForSignals((signal) => supervisor.onSignal(signal));
+  try {
+    return await supervisor.run();
+  } catch (error) {
+    log.error((error as Error).message);
+    return 1;
+  } finally {
+    stopListening();
+  }
+}
+
+async function printVersions(): Promise<number> {
+  const bin = Deno.env.get("NATS_SERVER_BIN") ||
+    SETTING_DOCS.find((d) => d.name === "NATS_SERVER_BIN")?.default || "nats-server";
+  print(`pot-nats ${VERSION}`);
+  try {
+    return print(`nats-server ${await serverVersion(bin)} (${bin})`);
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+async function checkConfig(settings: Settings): Promise<number> {
+  try {
+    const result = await checkServerConfig(settings.serverBin, settings.confPath);
+    if (!result.ok) return fail(new Error(`NATS_CONF ${settings.confPath}: ${result.output}`));
+    return print(`settings valid; ${result.output}`);
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+function print(text: string): number {
+  console.log(text);
+  return 0;
+}
+
+/** Prints an error for the operator; usage and settings errors exit 2, others 1. */
+function fail(error: unknown, expected?: new (...args: never[]) => Error): number {
+  if (expected && !(error instanceof expected)) throw error;
+  for (const line of (error as Error).message.split("\n")) console.error(`pot-nats: ${line}`);
+  return expected ? 2 : 1;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,21 @@
+/** NATS client helpers for tests: connect with creds, read the monitor port. */
+
+import { credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
+
+/** Connects with a creds file's text; fails fast (no reconnect loop) so tests see errors. */
+export function connectWithCreds(url: string, creds: string): Promise<NatsConnection> {
+  return connect({
+    servers: url,
+    authenticator: credsAuthenticator(new TextEncoder().encode(creds)),
+    reconnect: false,
+    timeout: 2000,
+  });
+}
+
+/** GETs a monitor endpoint (e.g. "varz") as JSON. */
+export async function monitor<T = Record<string, unknown>>(port: number, path: string): Promise<T> {
+  const response = await fetch(`http://127.0.0.1:${port}/${path}`);
+  if (!response.ok) throw new Error(`/${path}: HTTP ${response.status}`);
+  return await response.json() as T;
+}

@@ -1,0 +1,119 @@
+/**
+ * Runs `main.ts` as a child process exactly as an operator runs the binary: its own working
+ * directory (not the repo), settings only from the environment, output collected line by line.
+ * Disposing it stops the supervisor and makes sure no nats-server it started is left running.
+ */
+
+import { join } from "node:path";
+import { REPO_ROOT } from "../../scripts/nats_server.ts";
+import { pollUntil } from "./poll.ts";
+
+/** Variables a Deno child needs to find its cache; everything else comes from the test. */
+const PASSED_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
+
+export interface SupervisorRun extends AsyncDisposable {
+  readonly process: Deno.ChildProcess;
+  /** Resolves after the process exited and its output was read to the end. */
+  readonly status: Promise<Deno.CommandStatus>;
+  /** Every line printed so far (the supervisor's and nats-server's, stdout and stderr). */
+  readonly lines: readonly string[];
+  /** Waits for a line matching `pattern`, counting only lines from index `from` on. */
+  waitForLine(pattern: RegExp, options?: { from?: number; timeoutMs?: number }): Promise<string>;
+  count(pattern: RegExp): number;
+  /** The pid of the nats-server the supervisor started most recently, if any. */
+  serverPid(): number | undefined;
+  signal(signal: Deno.Signal): void;
+  /** All output, for assertion messages. */
+  transcript(): string;
+}
+
+export interface SupervisorRunOptions {
+  env: Record<string, string>;
+  args?: string[];
+  cwd?: string;
+}
+
+export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of PASSED_THROUGH) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  const process = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      join(REPO_ROOT, "deno.json"),
+      join(REPO_ROOT, "main.ts"),
+      ...(options.args ?? []),
+    ],
+    cwd: options.cwd ?? Deno.env.get("TMPDIR") ?? "/tmp",
+    env: { ...env, ...options.env },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const readers = Promise.all([collect(process.stdout, lines), collect(process.stderr, lines)]);
+  // Settles once the process has exited AND all its output has been read, so a test that awaits
+  // the status can assert on every line.
+  const status = Promise.all([process.status, readers]).then(([status]) => status);
+
+  const run: SupervisorRun = {
+    process,
+    status,
+    lines,
+    async waitForLine(pattern, { from = 0, timeoutMs = 15_000 } = {}) {
+      return await pollUntil(
+        `a line matching ${pattern}\n--- output ---\n${tail(lines)}`,
+        () => lines.slice(from).find((line) => pattern.test(line)),
+        { timeoutMs },
+      );
+    },
+    count: (pattern) => lines.filter((line) => pattern.test(line)).length,
+    serverPid() {
+      const started = lines.findLast((line) => /nats-server started/.test(line));
+      const pid = started?.match(/\bpid=(\d+)/)?.[1];
+      return pid ? Number(pid) : undefined;
+    },
+    signal: (signal) => process.kill(signal),
+    transcript: () => lines.join("\n"),
+    async [Symbol.asyncDispose]() {
+      const exited = await Promise.race([process.status.then(() => true), Promise.resolve(false)]);
+      if (!exited) {
+        trySignal(() => process.kill("SIGTERM"));
+        const timer = setTimeout(() => trySignal(() => process.kill("SIGKILL")), 10_000);
+        await process.status;
+        clearTimeout(timer);
+      }
+      const serverPid = run.serverPid();
+      if (serverPid !== undefined) trySignal(() => Deno.kill(serverPid, "SIGKILL"));
+      await readers;
+    },
+  };
+  return run;
+}
+
+function trySignal(send: () => void): void {
+  try {
+    send();
+  } catch {
+    // Already gone: nothing to stop.
+  }
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
+  let partial = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (partial + chunk).split("\n");
+    partial = parts.pop() ?? "";
+    lines.push(...parts);
+  }
+  if (partial) lines.push(partial);
+}
+
+function tail(lines: readonly string[]): string {
+  return lines.slice(-40).join("\n");
+}

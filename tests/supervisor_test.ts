@@ -1,0 +1,149 @@
+/**
+ * End-to-end: the supervisor core (start, signals, exit codes, settings errors, late config,
+ * extra arguments) against a real nats-server, with main.ts run as a child process.
+ */
+
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
+import { pollUntil } from "./_helpers/poll.ts";
+import { tempSetup } from "./_helpers/setup.ts";
+import { runSupervisor } from "./_helpers/supervisor.ts";
+
+const READY = /Server is ready/;
+
+Deno.test("the server starts and a demo account user can publish and receive", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env });
+  await run.waitForLine(READY);
+  const nc = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+  try {
+    const sub = nc.subscribe("hello", { max: 1 });
+    nc.publish("hello", "world");
+    for await (const msg of sub) assert.equal(msg.string(), "world");
+  } finally {
+    await nc.close();
+  }
+});
+
+Deno.test("SIGTERM stops nats-server gracefully and the supervisor exits 0", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env });
+  await run.waitForLine(READY);
+  run.signal("SIGTERM");
+  const status = await run.status;
+  assert.equal(status.code, 0, run.transcript());
+  assert.ok(run.count(/Server Exiting/) === 1, "nats-server shut down by itself");
+});
+
+Deno.test("SIGHUP reaches nats-server, which reloads, and the supervisor keeps running", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env });
+  await run.waitForLine(READY);
+  const before = await monitor(setup.options.monitorPort, "varz");
+  run.signal("SIGHUP");
+  await run.waitForLine(/Reloaded server configuration/);
+  await pollUntil("config_load_time to change", async () => {
+    const after = await monitor(setup.options.monitorPort, "varz");
+    return after.config_load_time !== before.config_load_time;
+  });
+  const nc = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+  await nc.close();
+});
+
+Deno.test("a nats-server killed with SIGKILL makes the supervisor exit 137", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env });
+  await run.waitForLine(READY);
+  const pid = run.serverPid();
+  assert.ok(pid, run.transcript());
+  Deno.kill(pid, "SIGKILL");
+  const status = await run.status;
+  assert.equal(status.code, 137, run.transcript());
+  assert.ok(run.count(/exited unexpectedly/) === 1, run.transcript());
+});
+
+Deno.test("bad settings stop the supervisor with exit 2 before anything starts", async (t) => {
+  for (
+    const [name, value, message] of [
+      [
+        "NATS_MONITOR_PORT",
+        "80a",
+        /NATS_MONITOR_PORT must be an integer from 0 to 65535, got "80a"/,
+      ],
+      ["NATS_SERVER_MODE", "lief", /NATS_SERVER_MODE must be one of server, leaf, got "lief"/],
+    ] as const
+  ) {
+    await t.step(`${name}=${value}`, async () => {
+      await using run = runSupervisor({ env: { [name]: value, NATS_SERVER_BIN: "/nonexistent" } });
+      const status = await run.status;
+      assert.equal(status.code, 2);
+      assert.match(run.transcript(), message);
+      assert.doesNotMatch(run.transcript(), /nats-server started/);
+    });
+  }
+});
+
+Deno.test("a NATS_CONF that appears after start is waited for, then used", async () => {
+  await using setup = await tempSetup();
+  const late = join(setup.dir, "late", "server.conf");
+  await using run = runSupervisor({ env: { ...setup.env, NATS_CONF: late } });
+  await run.waitForLine(/waiting up to 30 s for NATS_CONF/);
+  assert.equal(run.count(/nats-server started/), 0);
+  await Deno.mkdir(join(setup.dir, "late"));
+  const text = await Deno.readTextFile(setup.confPath);
+  await Deno.writeTextFile(late, text.replace(`"./accounts.conf"`, `"../config/accounts.conf"`));
+  await run.waitForLine(READY);
+});
+
+Deno.test("a NATS_CONF that never appears ends the wait with a clear error", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({
+    env: {
+      ...setup.env,
+      NATS_CONF: join(setup.dir, "missing.conf"),
+      POT_NATS_CONF_WAIT_SECONDS: "0",
+    },
+  });
+  const status = await run.status;
+  assert.equal(status.code, 1);
+  assert.match(run.transcript(), /NATS_CONF .*missing\.conf did not appear within 0 s/);
+});
+
+Deno.test("arguments after -- reach nats-server", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env, args: ["--", "--server_name", "from_args"] });
+  await run.waitForLine(READY);
+  const varz = await monitor(setup.options.monitorPort, "varz");
+  assert.equal(varz.server_name, "from_args");
+});
+
+Deno.test("--version, --check and --help answer and exit", async (t) => {
+  await using setup = await tempSetup();
+  await t.step("--version prints both versions", async () => {
+    await using run = runSupervisor({ env: setup.env, args: ["--version"] });
+    assert.equal((await run.status).code, 0);
+    assert.match(run.transcript(), /pot-nats \d+\.\d+\.\d+/);
+    assert.match(run.transcript(), /nats-server 2\.\d+\.\d+/);
+  });
+  await t.step("--check accepts a valid config", async () => {
+    await using run = runSupervisor({ env: setup.env, args: ["--check"] });
+    assert.equal((await run.status).code, 0, run.transcript());
+  });
+  await t.step("--check rejects a broken config with nats-server's message", async () => {
+    const broken = join(setup.dir, "broken.conf");
+    await Deno.writeTextFile(broken, "port: {{{\n");
+    await using run = runSupervisor({
+      env: { ...setup.env, NATS_CONF: broken },
+      args: ["--check"],
+    });
+    assert.notEqual((await run.status).code, 0);
+    assert.match(run.transcript(), /broken\.conf/);
+  });
+  await t.step("--help lists every setting with its default", async () => {
+    await using run = runSupervisor({ env: {}, args: ["--help"] });
+    assert.equal((await run.status).code, 0);
+    assert.match(run.transcript(), /NATS_MONITOR_PORT .*default: 8222/);
+    assert.match(run.transcript(), /POT_NATS_STOP_TIMEOUT_SECONDS .*default: 30/);
+  });
+});
