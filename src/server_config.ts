@@ -9,7 +9,9 @@
  * `1K` = 1000, `1KB` = `1KiB` = 1024, and likewise M, G, T, P, E. So unquoted `2m` is 2000000: write
  * durations in quotes (`"2m"`), as nats-server expects them. Datetimes stay strings. Numbers are
  * JavaScript numbers (exact up to 2^53). nats-server rejects some unquoted values, such as `./jwt`
- * or `1.9s`, and so does this reader, with a hint to quote them.
+ * or `1.9s`, and so does this reader, with a hint to quote them. It is more lenient in a few corners
+ * where nats-server's lexer misbehaves: 2.10.27 rejects an integer right before `]` (`[1, 2]`) and
+ * takes `a { b: }` as valid.
  *
  * Like nats-server: a `$NAME` reference takes the value of a key `NAME` defined earlier in the same
  * block or an enclosing one, else of the environment variable `NAME` (parsed as a value); variable
@@ -193,6 +195,7 @@ const TRUE_WORDS = ["true", "yes", "on"];
 const INTEGER_OR_FLOAT = /^-?\d+(?:\.\d+)?$/;
 const SIZE = /^(-?\d+)([kmgtpe])(b|i|ib)?$/i;
 const SIZE_UNITS = "kmgtpe";
+const SIMPLE_ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r", '"': '"', "\\": "\\" };
 
 /** A recursive-descent parser over one file's text. */
 class ConfigParser {
@@ -376,34 +379,20 @@ class ConfigParser {
     return this.#text.slice(openedAt + 1, end.index + 1);
   }
 
-  /** The character(s) after a backslash (already consumed). */
+  /** What a backslash escape stands for (the backslash is already consumed). */
   #parseEscape(): string {
     const escapeAt = this.#pos - 1;
     const letter = this.#peek();
     this.#pos++;
-    switch (letter) {
-      case "n":
-        return "\n";
-      case "t":
-        return "\t";
-      case "r":
-        return "\r";
-      case '"':
-        return '"';
-      case "\\":
-        return "\\";
-      case "x": {
-        const hex = this.#text.slice(this.#pos, this.#pos + 2);
-        if (/^[0-9a-fA-F]{2}$/.test(hex)) {
-          this.#pos += 2;
-          return String.fromCharCode(parseInt(hex, 16));
-        }
-      }
+    const simple = SIMPLE_ESCAPES[letter];
+    if (simple !== undefined) return simple;
+    const hex = this.#text.slice(this.#pos, this.#pos + 2);
+    if (letter === "x" && /^[0-9a-fA-F]{2}$/.test(hex)) {
+      this.#pos += 2;
+      return String.fromCharCode(parseInt(hex, 16));
     }
     throw this.#error(
-      `invalid escape "\\${letter}${
-        letter === "x" ? this.#text.slice(this.#pos, this.#pos + 2) : ""
-      }": ` +
+      `invalid escape "\\${letter}${letter === "x" ? hex : ""}": ` +
         `only \\n \\t \\r \\" \\\\ and \\xHH are allowed; write \\\\ for a backslash`,
       escapeAt,
     );

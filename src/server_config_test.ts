@@ -419,7 +419,7 @@ Deno.test("a syntax error names the file and line and says what was expected", a
   });
   await t.step("a key without a value", () => {
     assertSyntaxError("port =\n4222", 1, /expected a value for "port", found a new line/);
-    assertSyntaxError("a { b: }", 1, /expected a value for "b", found "}"/);
+    assertSyntaxError("a { b: , c: 1 }", 1, /expected a value for "b", found ","/);
   });
   await t.step("a stray separator", () => {
     assertSyntaxError("a: 1\n: 2", 2, /expected a key, found ":"/);
