@@ -16,7 +16,7 @@ import {
   SettingsError,
 } from "./src/settings.ts";
 import { listenForSignals } from "./src/signals.ts";
-import { mirrorOnce } from "./src/jwt_mirror.ts";
+import { ChangePipeline } from "./src/pipeline.ts";
 import { assertDistinctDirs } from "./src/mirror.ts";
 import { Supervisor } from "./src/supervisor.ts";
 
@@ -50,25 +50,12 @@ export async function main(argv: string[]): Promise<number> {
     return fail(new SettingsError((error as Error).message), SettingsError);
   }
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
-  const mirror = () =>
-    mirrorOnce({
-      confPath: settings.confPath,
-      mountDir: settings.jwtMountDir,
-      resolverDir: settings.jwtDir,
-      log,
-    });
-  const companion = {
-    beforeStart: () =>
-      mirror().then(
-        () => {},
-        (error) => log.error(`JWT mirror before start failed: ${(error as Error).message}`),
-      ),
-  };
+  const pipeline = new ChangePipeline({ settings, log });
   const supervisor = new Supervisor({
     settings,
     log,
     extraArgs: commandLine.serverArgs,
-    companion,
+    companion: pipeline,
   });
   const stopListening = listenForSignals((signal) => supervisor.onSignal(signal));
   try {

@@ -10,6 +10,7 @@
  */
 
 import { fromPublic } from "@nats-io/nkeys";
+import { verifyNkeySignature } from "./ed25519.ts";
 
 /** The keys an account JWT may be issued by. */
 export interface Trust {
@@ -230,13 +231,14 @@ function decodeJwt(jwt: string): Decoded {
   const signature = decodeBase64Url(signaturePart);
   if (signature === undefined) return fail("not a JWT: the signature is not base64url");
   const signed = alg === ALG_V2 ? `${headerPart}.${payloadPart}` : payloadPart;
-  let verified: boolean;
   try {
-    verified = fromPublic(iss).verify(new TextEncoder().encode(signed), signature);
+    fromPublic(iss);
   } catch (error) {
     return fail(`issuer ${iss} is not a valid public key (${errorMessage(error)})`);
   }
-  if (!verified) return fail(`signature does not verify with issuer ${iss}`);
+  if (!verifyNkeySignature(iss, new TextEncoder().encode(signed), signature)) {
+    return fail(`signature does not verify with issuer ${iss}`);
+  }
 
   const claims: DecodedClaims = { iss, sub, nats, type: payload.type };
   if (typeof payload.name === "string") claims.name = payload.name;

@@ -1,27 +1,22 @@
 /**
- * One pass of the JWT mirror (`NATS_JWT_MOUNT_DIR` -> `NATS_JWT_DIR`): reads the trust material from
- * the server config, checks every mounted JWT, plans, applies, and logs what happened in one line
- * per fact. Used before nats-server starts and after every change of the mount.
+ * The JWT mirror (`NATS_JWT_MOUNT_DIR` -> `NATS_JWT_DIR`) as the pipeline runs it: takes the mount
+ * files a scan has read, checks them against the operator named in the server config, plans, applies,
+ * and logs what happened in one line per fact.
+ *
+ * Checks are cached by file name, content and trust, so a change of one account among 10,000 costs
+ * one signature check and one write, not 10,000.
  */
 
 import { type Trust, trustFrom } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
-import { applyMirrorPlan, readMount, readResolverDir } from "./mirror.ts";
-import { planMirror } from "./mirror_plan.ts";
+import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./mirror.ts";
+import { type MountEntry, planMirror } from "./mirror_plan.ts";
 import { getKey, readServerConfig, trustMaterial } from "./server_config.ts";
 
 export interface JwtChanges {
   added: string[];
   changed: string[];
   removed: string[];
-}
-
-export interface MirrorPassOptions {
-  confPath: string;
-  mountDir: string;
-  resolverDir: string;
-  log: Logger;
-  env?: Record<string, string | undefined>;
 }
 
 /** The trust the mirror checks JWTs against, and the system account, from the server config. */
@@ -32,7 +27,7 @@ export interface ServerTrust {
 
 /**
  * Reads the operator keys and the system account from the server config.
- * @throws when the config cannot be read or its operator JWT is invalid (message says which).
+ * @throws when the config cannot be read or its operator JWT is invalid (the message says which).
  */
 export function readServerTrust(
   confPath: string,
@@ -48,55 +43,96 @@ export function readServerTrust(
   };
 }
 
-/**
- * Mirrors the mount into the resolver dir once.
- * @returns the accounts added, changed and removed (written or removed successfully).
- * @throws when the server config cannot be read (nothing is changed then).
- */
-export async function mirrorOnce(options: MirrorPassOptions): Promise<JwtChanges> {
-  const { log } = options;
-  const { trust, systemAccount } = readServerTrust(options.confPath, options.env);
-  if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0) {
-    log.warn(
-      "the server config names no trusted operator; no mounted JWT can be checked or mirrored",
-      {
-        conf: options.confPath,
-      },
-    );
+export interface JwtMirrorOptions {
+  confPath: string;
+  mountDir: string;
+  resolverDir: string;
+  log: Logger;
+}
+
+export interface MirrorOutcome {
+  changes: JwtChanges;
+  /** Files that could not be written or removed; the next pass retries them. */
+  failed: number;
+}
+
+export class JwtMirror {
+  readonly #options: JwtMirrorOptions;
+  readonly #checked = new Map<string, { text: string; trustKey: string; entry: MountEntry }>();
+
+  constructor(options: JwtMirrorOptions) {
+    this.#options = options;
   }
-  const mount = await readMount(options.mountDir, trust);
-  const resolverFiles = await readResolverDir(options.resolverDir);
-  const plan = planMirror(mount, resolverFiles, systemAccount ? { systemAccount } : {});
-  for (const rejected of plan.rejected) {
-    log.error(`mounted JWT ${rejected.name} rejected: ${rejected.reason}`, {
-      kept: rejected.keptPrevious ? "the previously mirrored version stays" : "not mirrored",
+
+  /**
+   * Mirrors the mount once. `files` are the mount's files as a scan read them (undefined: the
+   * mount does not exist; see {@linkcode readMountFiles}).
+   * @returns the accounts added, changed and removed (only those written or removed successfully).
+   * @throws when the server config cannot be read (nothing is changed then).
+   */
+  async apply(files: MountFile[] | undefined): Promise<MirrorOutcome> {
+    const { log, mountDir, resolverDir, confPath } = this.#options;
+    const { trust, systemAccount } = readServerTrust(confPath);
+    if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0) {
+      log.warn("the server config names no trusted operator; mounted JWTs cannot be mirrored", {
+        conf: confPath,
+      });
+    }
+    const entries = this.#check(files ?? [], trust);
+    const resolverFiles = await readResolverDir(resolverDir);
+    const plan = planMirror(entries, resolverFiles, systemAccount ? { systemAccount } : {});
+    for (const rejected of plan.rejected) {
+      log.error(`mounted JWT ${rejected.name} rejected: ${rejected.reason}`, {
+        kept: rejected.keptPrevious ? "the previously mirrored version" : "nothing (not mirrored)",
+      });
+    }
+    if (plan.refusedRemoval) log.warn(plan.refusedRemoval, { mount: mountDir });
+    if (plan.write.length === 0 && plan.remove.length === 0) {
+      log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
+      return { changes: { added: [], changed: [], removed: [] }, failed: 0 };
+    }
+    const result = await applyMirrorPlan(plan, resolverDir);
+    for (const failure of result.failed) {
+      log.error(`JWT mirror could not update ${failure.name}: ${failure.error}`, {
+        hint: "retried on the next change or re-scan",
+      });
+    }
+    const done = new Set([...result.written, ...result.removed].map(accountOf));
+    const changes: JwtChanges = {
+      added: plan.added.filter((a) => done.has(a)),
+      changed: plan.changed.filter((a) => done.has(a)),
+      removed: plan.removed.filter((a) => done.has(a)),
+    };
+    log.info("JWT mirror applied", {
+      added: changes.added.length,
+      changed: changes.changed.length,
+      removed: changes.removed.length,
+      unchanged: plan.unchanged.length,
+      failed: result.failed.length,
     });
+    return { changes, failed: result.failed.length };
   }
-  if (plan.refusedRemoval) log.warn(plan.refusedRemoval, { mount: options.mountDir });
-  if (plan.write.length === 0 && plan.remove.length === 0) {
-    log.debug("JWT mirror: nothing to do", { unchanged: plan.unchanged.length });
-    return { added: [], changed: [], removed: [] };
-  }
-  const result = await applyMirrorPlan(plan, options.resolverDir);
-  for (const failure of result.failed) {
-    log.error(`JWT mirror could not update ${failure.name}: ${failure.error}`, {
-      hint: "it is retried on the next change or re-scan",
+
+  /** Checks each file, reusing the result for a file whose content and trust are unchanged. */
+  #check(files: MountFile[], trust: Trust): MountEntry[] {
+    const trustKey = [...trust.operatorKeys, "|", ...trust.signingKeys].join(",");
+    const seen = new Set<string>();
+    const entries = files.map((file) => {
+      seen.add(file.name);
+      const text = "text" in file ? file.text : undefined;
+      const cached = this.#checked.get(file.name);
+      if (text !== undefined && cached?.text === text && cached.trustKey === trustKey) {
+        return cached.entry;
+      }
+      const entry = checkMountFile(file, trust);
+      if (text !== undefined) this.#checked.set(file.name, { text, trustKey, entry });
+      return entry;
     });
+    for (const name of this.#checked.keys()) if (!seen.has(name)) this.#checked.delete(name);
+    return entries;
   }
-  const done = new Set(
-    [...result.written, ...result.removed].map((name) => name.replace(/\.jwt$/, "")),
-  );
-  const changes: JwtChanges = {
-    added: plan.added.filter((a) => done.has(a)),
-    changed: plan.changed.filter((a) => done.has(a)),
-    removed: plan.removed.filter((a) => done.has(a)),
-  };
-  log.info("JWT mirror applied", {
-    added: changes.added.length,
-    changed: changes.changed.length,
-    removed: changes.removed.length,
-    unchanged: plan.unchanged.length,
-    failed: result.failed.length,
-  });
-  return changes;
+}
+
+function accountOf(fileName: string): string {
+  return fileName.replace(/\.jwt$/, "");
 }

@@ -30,42 +30,60 @@ function isJwtFileName(name: string): boolean {
   return name.endsWith(JWT_SUFFIX) && !name.startsWith(".") && name.length > JWT_SUFFIX.length;
 }
 
+/** One mounted `*.jwt` file as read: its text, or why it could not be read. */
+export type MountFile = { name: string; text: string } | { name: string; error: string };
+
 /**
- * Lists and checks the mounted account JWTs (`*.jwt`, not starting with `.`), following symlinks and
- * skipping directories. A file that cannot be read is returned as a rejected entry, so the mirror
- * keeps its previous copy rather than removing it.
+ * Reads the mounted account JWT files (`*.jwt`, not starting with `.`), following symlinks and
+ * skipping directories. A file that cannot be read is returned with its error, so the mirror keeps
+ * its previous copy rather than removing it.
+ *
+ * @returns the files sorted by name; `undefined` when the mount dir does not exist
+ * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
+ */
+export async function readMountFiles(mountDir: string): Promise<MountFile[] | undefined> {
+  const names = await listJwtNames(mountDir);
+  if (names === undefined) return undefined;
+  const files: MountFile[] = [];
+  for (const name of names) {
+    const path = join(mountDir, name);
+    try {
+      // Kubelet's visible files are symlinks (isFile false), so the target is what counts.
+      if ((await Deno.stat(path)).isDirectory) continue;
+      files.push({ name, text: await Deno.readTextFile(path) });
+    } catch (error) {
+      // A dangling link (mid kubelet swap) or an unreadable file: the next scan sees the settled
+      // state.
+      files.push({ name, error: `could not be read: ${errorMessage(error)}` });
+    }
+  }
+  return files;
+}
+
+/** Checks one read mount file against the trust. */
+export function checkMountFile(
+  file: MountFile,
+  trust: Trust,
+  options: { now?: number } = {},
+): MountEntry {
+  if ("error" in file) return { name: file.name, check: { ok: false, reason: file.error } };
+  const expectedSub = file.name.slice(0, -JWT_SUFFIX.length);
+  return { name: file.name, check: checkAccountJwt(file.text, expectedSub, trust, options) };
+}
+
+/**
+ * Lists and checks the mounted account JWTs: {@linkcode readMountFiles} then
+ * {@linkcode checkMountFile} for each.
  *
  * @returns the entries sorted by name; `[]` when the mount dir does not exist
- * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
 export async function readMount(
   mountDir: string,
   trust: Trust,
   options: { now?: number } = {},
 ): Promise<MountEntry[]> {
-  const names = await listJwtNames(mountDir);
-  if (names === undefined) return [];
-  const entries: MountEntry[] = [];
-  for (const name of names) {
-    const path = join(mountDir, name);
-    let text: string;
-    try {
-      // Kubelet's visible files are symlinks (isFile false), so the target is what counts.
-      if ((await Deno.stat(path)).isDirectory) continue;
-      text = await Deno.readTextFile(path);
-    } catch (error) {
-      // A dangling link (mid kubelet swap) or an unreadable file: reject it, keeping the previous
-      // copy; the next scan sees the settled state.
-      entries.push({
-        name,
-        check: { ok: false, reason: `could not be read: ${errorMessage(error)}` },
-      });
-      continue;
-    }
-    const expectedSub = name.slice(0, -JWT_SUFFIX.length);
-    entries.push({ name, check: checkAccountJwt(text, expectedSub, trust, options) });
-  }
-  return entries;
+  const files = await readMountFiles(mountDir);
+  return (files ?? []).map((file) => checkMountFile(file, trust, options));
 }
 
 /**

@@ -1,0 +1,232 @@
+/**
+ * The change pipeline: watch -> debounce -> scan -> decide -> act -> report.
+ *
+ * Every file event, and the periodic re-scan, only asks for a pass. A pass scans what each cause
+ * covers, compares digests with what was last applied, mirrors JWTs, decides with the reload
+ * policy, tests the config with `nats-server -t` when the config drives the action, then reloads
+ * (SIGHUP, confirmed through `/varz`) or restarts nats-server. Passes never overlap; a change that
+ * arrives during a pass causes one more pass after it.
+ */
+
+import { Debouncer } from "./debounce.ts";
+import { DirWatchers } from "./dir_watchers.ts";
+import { type JwtChanges, JwtMirror } from "./jwt_mirror.ts";
+import type { Logger } from "./log.ts";
+import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
+import { type Scan, scanAll } from "./scan.ts";
+import { checkServerConfig, type ConfigCheck } from "./server_binary.ts";
+import type { ServerProcess } from "./server_process.ts";
+import type { Settings } from "./settings.ts";
+import type { Companion } from "./supervisor.ts";
+
+/** Longest a burst of events may postpone a pass. */
+const MAX_WAIT_MS = 1000;
+/** How long a SIGHUP may take to show in `/varz` before it counts as rejected. */
+const RELOAD_CONFIRM_MS = 2000;
+
+export interface PipelineOptions {
+  settings: Settings;
+  log: Logger;
+  /** Called after a pass mirrored JWT changes (the claims push and purge hook). */
+  onJwtChanges?: (changes: JwtChanges) => void | Promise<void>;
+  checkConfig?: (bin: string, confPath: string) => Promise<ConfigCheck>;
+}
+
+export class ChangePipeline implements Companion {
+  readonly #options: PipelineOptions;
+  readonly #mirror: JwtMirror;
+  readonly #applied = new Map<Cause, string>();
+  readonly #debouncer: Debouncer;
+  readonly #watchers: DirWatchers;
+  #configFiles: string[] = [];
+  #rejectedConfig: string | undefined;
+  #server: ServerProcess | undefined;
+  #rescanTimer: ReturnType<typeof setInterval> | undefined;
+  #passes = 0;
+
+  constructor(options: PipelineOptions) {
+    this.#options = options;
+    const { settings, log } = options;
+    this.#mirror = new JwtMirror({
+      confPath: settings.confPath,
+      mountDir: settings.jwtMountDir,
+      resolverDir: settings.jwtDir,
+      log,
+    });
+    this.#debouncer = new Debouncer(() => this.#pass(), {
+      debounceMs: settings.debounceMs,
+      maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
+      onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
+    });
+    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log);
+  }
+
+  /** Passes run so far (for tests and benchmarks). */
+  get passes(): number {
+    return this.#passes;
+  }
+
+  /** Mirrors the mount and records the state nats-server is about to start with. */
+  async beforeStart(): Promise<void> {
+    const scan = await this.#scan();
+    for (const cause of CAUSES) if (cause !== "jwt") this.#markApplied(cause, scan);
+    try {
+      const outcome = await this.#mirror.apply(scan.mountFiles);
+      if (outcome.failed === 0) this.#markApplied("jwt", scan);
+    } catch (error) {
+      this.#options.log.error(`JWT mirror before start failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Starts watching once nats-server runs. */
+  start(server: ServerProcess): void {
+    this.#server = server;
+    const { settings, log } = this.#options;
+    if (settings.rescanSeconds > 0) {
+      this.#rescanTimer = setInterval(
+        () => this.#debouncer.trigger(),
+        settings.rescanSeconds * 1000,
+      );
+    }
+    // A change between beforeStart and now is caught by this first pass.
+    this.#debouncer.trigger();
+    log.info("watching for changes", {
+      mode: settings.mode,
+      debounce_ms: settings.debounceMs,
+      rescan_s: settings.rescanSeconds,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
+    await this.#debouncer.close();
+    await this.#watchers.close();
+  }
+
+  async #scan(): Promise<Scan> {
+    const scan = await scanAll(this.#options.settings, this.#configFiles);
+    this.#configFiles = scan.configFiles;
+    await this.#watchers.sync(scan.watchDirs);
+    return scan;
+  }
+
+  #markApplied(cause: Cause, scan: Scan): void {
+    this.#applied.set(cause, scan.digests.get(cause) ?? "");
+  }
+
+  async #pass(): Promise<void> {
+    const server = this.#server;
+    if (!server || server.stopping) return;
+    this.#passes++;
+    const { settings, log } = this.#options;
+    const scan = await this.#scan();
+    const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
+    if (changed.size === 0) {
+      log.debug("change pass: no content changed");
+      return;
+    }
+    log.info("change detected", { causes: [...changed].join(",") });
+
+    let jwtChanges: JwtChanges | undefined;
+    if (changed.has("jwt")) {
+      jwtChanges = await this.#mirrorJwts(scan);
+      const effective = jwtChanges &&
+        jwtChanges.added.length + jwtChanges.changed.length + jwtChanges.removed.length > 0;
+      if (!effective) changed.delete("jwt");
+    }
+
+    const decision = decideReload(settings.mode, changed);
+    if (decision.testConfig && !(await this.#configAccepted(scan))) {
+      // The server keeps its previous config; nothing but the JWT mirror is applied.
+      await this.#reportJwtChanges(jwtChanges);
+      return;
+    }
+    if (decision.action === "reload") await this.#reload([...changed]);
+    if (decision.action === "restart") {
+      log.info("restarting nats-server to apply the change", { causes: [...changed].join(",") });
+      await server.restart();
+    }
+    for (const cause of changed) if (cause !== "jwt") this.#markApplied(cause, scan);
+    if (decision.action === "none" && changed.size > 0) {
+      log.info("change needs no reload in this mode", { causes: [...changed].join(",") });
+    }
+    await this.#reportJwtChanges(jwtChanges);
+  }
+
+  /** Mirrors; the jwt digest counts as applied only when every write succeeded. */
+  async #mirrorJwts(scan: Scan): Promise<JwtChanges | undefined> {
+    try {
+      const outcome = await this.#mirror.apply(scan.mountFiles);
+      if (outcome.failed === 0) this.#markApplied("jwt", scan);
+      return outcome.changes;
+    } catch (error) {
+      this.#options.log.error(`JWT mirror failed: ${(error as Error).message}`, {
+        hint: "fix the server config; the mirror is retried on the next change or re-scan",
+      });
+      return undefined;
+    }
+  }
+
+  /** Tests the config; a rejected config is logged once per content, with nats-server's words. */
+  async #configAccepted(scan: Scan): Promise<boolean> {
+    const { settings, log } = this.#options;
+    const key = `${scan.digests.get("config")}:${scan.digests.get("accounts")}`;
+    if (key === this.#rejectedConfig) return false;
+    const check = this.#options.checkConfig ?? checkServerConfig;
+    const result = await check(settings.serverBin, settings.confPath);
+    if (result.ok) {
+      this.#rejectedConfig = undefined;
+      return true;
+    }
+    this.#rejectedConfig = key;
+    log.error("the changed config is invalid; not applied, nats-server keeps the previous one", {
+      conf: settings.confPath,
+      nats_server: result.output,
+    });
+    return false;
+  }
+
+  /** SIGHUP, confirmed by `/varz` `config_load_time` changing when the monitor port is on. */
+  async #reload(causes: Cause[]): Promise<void> {
+    const { settings, log } = this.#options;
+    const port = settings.monitorPort;
+    const before = port === 0 ? undefined : await configLoadTime(port);
+    if (!this.#server?.signal("SIGHUP")) return;
+    if (before === undefined) {
+      log.info("sent SIGHUP to nats-server", { causes: causes.join(",") });
+      return;
+    }
+    const deadline = Date.now() + RELOAD_CONFIRM_MS;
+    while (Date.now() < deadline) {
+      const now = await configLoadTime(port);
+      if (now !== undefined && now !== before) {
+        log.info("nats-server reloaded its configuration", { causes: causes.join(",") });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    log.error("nats-server did not confirm the reload; it keeps its previous configuration", {
+      causes: causes.join(","),
+      hint: "see nats-server's own log lines above for the reason",
+    });
+  }
+
+  async #reportJwtChanges(changes: JwtChanges | undefined): Promise<void> {
+    if (!changes || !this.#options.onJwtChanges) return;
+    if (changes.added.length + changes.changed.length + changes.removed.length === 0) return;
+    await this.#options.onJwtChanges(changes);
+  }
+}
+
+/** `/varz` `config_load_time`, or undefined when the monitor does not answer. */
+async function configLoadTime(port: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/varz`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    const varz = await response.json() as { config_load_time?: string };
+    return varz.config_load_time;
+  } catch {
+    return undefined; // not up yet, or the monitor is bound elsewhere: the reload goes unconfirmed
+  }
+}

@@ -1,0 +1,66 @@
+import assert from "node:assert/strict";
+import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
+
+function subsets(): Set<Cause>[] {
+  const all: Set<Cause>[] = [];
+  for (let mask = 0; mask < 1 << CAUSES.length; mask++) {
+    all.push(new Set(CAUSES.filter((_, i) => mask & (1 << i))));
+  }
+  return all;
+}
+
+Deno.test("reload policy, server mode: any change reloads", async (t) => {
+  await t.step("nothing changed: nothing happens", () => {
+    assert.deepEqual(decideReload("server", new Set()), {
+      mirror: false,
+      testConfig: false,
+      action: "none",
+    });
+  });
+  for (const cause of CAUSES) {
+    await t.step(`${cause} alone -> SIGHUP`, () => {
+      assert.equal(decideReload("server", new Set([cause])).action, "reload");
+    });
+  }
+  await t.step("jwt changes are mirrored first", () => {
+    assert.equal(decideReload("server", new Set(["jwt"])).mirror, true);
+    assert.equal(decideReload("server", new Set(["tls"])).mirror, false);
+  });
+});
+
+Deno.test("reload policy, leaf mode: the cause -> action table", async (t) => {
+  const expected: Record<Cause, string> = {
+    config: "restart",
+    accounts: "restart",
+    creds: "restart",
+    tls: "reload",
+    jwt: "none",
+  };
+  for (const cause of CAUSES) {
+    await t.step(`${cause} alone -> ${expected[cause]}`, () => {
+      assert.equal(decideReload("leaf", new Set([cause])).action, expected[cause]);
+    });
+  }
+  await t.step("a restart wins over a reload", () => {
+    assert.equal(decideReload("leaf", new Set(["tls", "creds"])).action, "restart");
+  });
+  await t.step("jwt alone is mirror only", () => {
+    assert.deepEqual(decideReload("leaf", new Set(["jwt"])), {
+      mirror: true,
+      testConfig: false,
+      action: "none",
+    });
+  });
+});
+
+Deno.test("reload policy: the config is tested exactly when the config or accounts file drives an action", () => {
+  for (const mode of ["server", "leaf"] as const) {
+    for (const changed of subsets()) {
+      const decision = decideReload(mode, changed);
+      const configDriven = changed.has("config") || changed.has("accounts");
+      assert.equal(decision.testConfig, configDriven, `${mode} ${[...changed]}`);
+      assert.equal(decision.mirror, changed.has("jwt"));
+      if (changed.size === 0) assert.equal(decision.action, "none");
+    }
+  }
+});

@@ -1,0 +1,39 @@
+/**
+ * Emulates kubelet's atomic writer for ConfigMap/Secret volumes: visible files are symlinks
+ * `name -> ..data/name`, `..data -> ..<timestamp>`; an update writes a new timestamped dir, points
+ * `..data_tmp` at it, renames `..data_tmp` over `..data`, fixes the visible links, and removes the
+ * old timestamped dir. No event is ever reported for a visible name itself.
+ */
+
+import { join } from "node:path";
+
+let sequence = 0;
+
+/** Replaces the volume's whole content with `files` (name -> text) in one atomic swap. */
+export async function kubeletWrite(volume: string, files: Record<string, string>): Promise<void> {
+  await Deno.mkdir(volume, { recursive: true });
+  const stamp = `..2026_11_22_10_00_00.${String(++sequence).padStart(9, "0")}${
+    crypto.randomUUID().slice(0, 4)
+  }`;
+  const stampDir = join(volume, stamp);
+  await Deno.mkdir(stampDir);
+  for (const [name, text] of Object.entries(files)) {
+    await Deno.writeTextFile(join(stampDir, name), text);
+  }
+  const dataLink = join(volume, "..data");
+  const previous = await Deno.readLink(dataLink).catch(() => undefined);
+  const tmpLink = join(volume, "..data_tmp");
+  await Deno.symlink(stamp, tmpLink);
+  await Deno.rename(tmpLink, dataLink);
+  const visible = new Set<string>();
+  for await (const entry of Deno.readDir(volume)) {
+    if (!entry.name.startsWith(".")) visible.add(entry.name);
+  }
+  for (const name of Object.keys(files)) {
+    if (!visible.has(name)) await Deno.symlink(join("..data", name), join(volume, name));
+  }
+  for (const name of visible) {
+    if (!(name in files)) await Deno.remove(join(volume, name));
+  }
+  if (previous) await Deno.remove(join(volume, previous), { recursive: true });
+}
