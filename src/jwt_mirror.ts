@@ -73,7 +73,7 @@ export class JwtMirror {
   async apply(files: MountFile[] | undefined): Promise<MirrorOutcome> {
     const { log, mountDir, resolverDir, confPath } = this.#options;
     const { trust, systemAccount } = readServerTrust(confPath);
-    if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0) {
+    if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0 && (files ?? []).length > 0) {
       log.warn("the server config names no trusted operator; mounted JWTs cannot be mirrored", {
         conf: confPath,
       });
@@ -86,7 +86,14 @@ export class JwtMirror {
         kept: rejected.keptPrevious ? "the previously mirrored version" : "nothing (not mirrored)",
       });
     }
-    if (plan.refusedRemoval) log.warn(plan.refusedRemoval, { mount: mountDir });
+    if (plan.refusedRemoval) {
+      // Loud only when the refusal protects something: account JWTs an empty mount would remove.
+      const protectedFiles = [...resolverFiles.keys()].filter((name) =>
+        name !== `${systemAccount}.jwt`
+      );
+      const level = protectedFiles.length > 0 ? "warn" : "debug";
+      log[level](plan.refusedRemoval, { mount: mountDir, kept: protectedFiles.length });
+    }
     if (plan.write.length === 0 && plan.remove.length === 0) {
       log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
       return { changes: { added: [], changed: [], removed: [] }, failed: 0 };

@@ -1,0 +1,44 @@
+/**
+ * Which TLS files the admin connection uses. TLS is used when the client URL is `tls://` or the
+ * server config requires TLS of clients (a top-level `tls` block); then each file is the
+ * `POT_NATS_CLIENT_TLS_*` setting, else `ca.crt` / `tls.crt` / `tls.key` in `NATS_SSL_DIR` when
+ * present. Pure: existence checks are passed in.
+ */
+
+import { join } from "node:path";
+
+export interface ClientTlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+export interface ClientTlsInputs {
+  clientUrl: string;
+  sslDir: string;
+  settings: { ca: string | undefined; cert: string | undefined; key: string | undefined };
+  serverRequiresTls: boolean;
+  exists: (path: string) => boolean;
+}
+
+/** @returns the files to use, or undefined for a plain connection. */
+export function chooseClientTls(inputs: ClientTlsInputs): ClientTlsFiles | undefined {
+  const wanted = inputs.clientUrl.startsWith("tls://") || inputs.serverRequiresTls;
+  if (!wanted) return undefined;
+  const pick = (setting: string | undefined, fallback: string) => {
+    if (setting) return setting;
+    const path = join(inputs.sslDir, fallback);
+    return inputs.exists(path) ? path : undefined;
+  };
+  const files: ClientTlsFiles = {};
+  const ca = pick(inputs.settings.ca, "ca.crt");
+  const cert = pick(inputs.settings.cert, "tls.crt");
+  const key = pick(inputs.settings.key, "tls.key");
+  if (ca) files.ca = ca;
+  // A client certificate needs its key; one without the other is not used.
+  if (cert && key) {
+    files.cert = cert;
+    files.key = key;
+  }
+  return files;
+}
