@@ -26,9 +26,14 @@ export class DirWatchers implements AsyncDisposable {
     this.#log = log;
   }
 
-  /** Watches exactly `dirs`: starts new watchers, stops unwanted ones, re-arms replaced ones. */
-  async sync(dirs: ReadonlySet<string>): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Watches exactly `dirs`: starts new watchers, stops unwanted ones, re-arms replaced ones.
+   * @returns how many watchers were started (a caller that read contents before arming them should
+   *   look again: a file written in between raised no event).
+   */
+  async sync(dirs: ReadonlySet<string>): Promise<number> {
+    if (this.#closed) return 0;
+    let started = 0;
     for (const [dir, watch] of this.#watches) {
       const identity = await identityOf(dir);
       if (!dirs.has(dir) || identity !== watch.identity) await this.#stop(dir, watch);
@@ -37,8 +42,9 @@ export class DirWatchers implements AsyncDisposable {
       if (this.#watches.has(dir)) continue;
       const identity = await identityOf(dir);
       if (identity === undefined) continue;
-      this.#start(dir, identity);
+      if (this.#start(dir, identity)) started++;
     }
+    return started;
   }
 
   /** The directories watched now (for tests and logs). */
@@ -55,17 +61,26 @@ export class DirWatchers implements AsyncDisposable {
     return this.close();
   }
 
-  #start(dir: string, identity: string): void {
+  #start(dir: string, identity: string): boolean {
     let watcher: Deno.FsWatcher;
     try {
       watcher = Deno.watchFs(dir, { recursive: false });
     } catch (error) {
       this.#log.warn(`cannot watch ${dir}; the periodic re-scan still covers it`, { error });
-      return;
+      return false;
     }
     const loop = (async () => {
       try {
-        for await (const _event of watcher) this.#onEvent();
+        for await (const event of watcher) {
+          // The directory itself went away: this watcher is dead from now on, even if a new
+          // directory soon gets the same inode number (ext4 reuses them at once). Drop it so
+          // the next sync arms a fresh one.
+          if (event.kind === "remove" && event.paths.includes(dir)) {
+            if (this.#watches.get(dir)?.watcher === watcher) this.#watches.delete(dir);
+            closeQuietly(watcher);
+          }
+          this.#onEvent();
+        }
       } catch (error) {
         this.#log.debug(`watcher on ${dir} ended`, { error });
       }
@@ -74,16 +89,21 @@ export class DirWatchers implements AsyncDisposable {
     })();
     this.#watches.set(dir, { watcher, identity, loop });
     this.#log.debug(`watching ${dir}`);
+    return true;
   }
 
   async #stop(dir: string, watch: Watch): Promise<void> {
     this.#watches.delete(dir);
-    try {
-      watch.watcher.close();
-    } catch {
-      // Already closed because its directory went away: nothing left to release.
-    }
+    closeQuietly(watch.watcher);
     await watch.loop;
+  }
+}
+
+function closeQuietly(watcher: Deno.FsWatcher): void {
+  try {
+    watcher.close();
+  } catch {
+    // Already closed (its directory went away, or it was dropped earlier): nothing to release.
   }
 }
 

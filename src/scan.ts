@@ -30,6 +30,11 @@ export interface Scan {
   mountFiles: MountFile[] | undefined;
   /** NATS_CONF and every file it includes, as last parsed. */
   configFiles: string[];
+  /**
+   * Kubelet volumes caught mid-update: `..data` already points at the new content but the visible
+   * names do not match it yet (kubelet creates and removes them after the swap).
+   */
+  settling: string[];
 }
 
 /** How deep a TLS tree is walked; deeper is almost certainly a link loop. */
@@ -52,7 +57,20 @@ export async function scanAll(paths: ScanPaths, previousConfigFiles: string[]): 
   const mountFiles = await readMountFiles(paths.jwtMountDir);
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
-  return { digests, watchDirs, mountFiles, configFiles };
+  const settling: string[] = [];
+  for (const dir of watchDirs) if (!(await kubeletVolumeSettled(dir))) settling.push(dir);
+  return { digests, watchDirs, mountFiles, configFiles, settling };
+}
+
+/**
+ * False while a kubelet volume is mid-update: the names in `..data/` differ from the visible names.
+ * A directory without `..data` is not a kubelet volume and always counts as settled.
+ */
+export async function kubeletVolumeSettled(dir: string): Promise<boolean> {
+  const data = join(dir, "..data");
+  if (!(await statOrUndefined(data))?.isDirectory) return true;
+  const [inData, visible] = await Promise.all([visibleNames(data), visibleNames(dir)]);
+  return inData.length === visible.length && inData.every((name, i) => name === visible[i]);
 }
 
 /** NATS_CONF and its includes, or undefined when the config does not parse now. */

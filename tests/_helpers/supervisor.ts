@@ -66,11 +66,16 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     status,
     lines,
     async waitForLine(pattern, { from = 0, timeoutMs = 15_000 } = {}) {
-      return await pollUntil(
-        `a line matching ${pattern}\n--- output ---\n${tail(lines)}`,
-        () => lines.slice(from).find((line) => pattern.test(line)),
-        { timeoutMs },
-      );
+      try {
+        return await pollUntil(
+          `a line matching ${pattern}`,
+          () => lines.slice(from).find((line) => pattern.test(line)),
+          { timeoutMs },
+        );
+      } catch (error) {
+        // The output as it is now, at the deadline, not as it was when the wait began.
+        throw new Error(`${(error as Error).message}\n--- output ---\n${tail(lines)}`);
+      }
     },
     count: (pattern) => lines.filter((line) => pattern.test(line)).length,
     serverPid() {
