@@ -2,6 +2,12 @@
 
 import { credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { connect } from "@nats-io/transport-node";
+import { installTransportErrorGuard } from "../../src/admin_connection.ts";
+import { silentLogger } from "../../src/log.ts";
+
+// Tests poll connections that the server may refuse (an account not loaded yet); under Deno the
+// Node transport then raises an uncaught ECONNRESET that would end the test process.
+installTransportErrorGuard(silentLogger);
 
 /** Connects with a creds file's text; fails fast (no reconnect loop) so tests see errors. */
 export function connectWithCreds(url: string, creds: string): Promise<NatsConnection> {
