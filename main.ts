@@ -18,7 +18,9 @@ import {
 import { listenForSignals } from "./src/signals.ts";
 import { ChangePipeline } from "./src/pipeline.ts";
 import { assertDistinctDirs } from "./src/mirror.ts";
-import { Supervisor } from "./src/supervisor.ts";
+import { combine, Supervisor } from "./src/supervisor.ts";
+import { AdminJobs } from "./src/admin_jobs.ts";
+import { installTransportErrorGuard } from "./src/admin_connection.ts";
 
 export const VERSION = denoConfig.version;
 
@@ -50,12 +52,19 @@ export async function main(argv: string[]): Promise<number> {
     return fail(new SettingsError((error as Error).message), SettingsError);
   }
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
-  const pipeline = new ChangePipeline({ settings, log });
+  installTransportErrorGuard(log);
+  const adminJobs = new AdminJobs(settings, log);
+  const pipeline = new ChangePipeline({
+    settings,
+    log,
+    onJwtChanges: (changes) => adminJobs.onJwtChanges(changes),
+    beforeRemove: (accounts) => adminJobs.deleteRemoved(accounts),
+  });
   const supervisor = new Supervisor({
     settings,
     log,
     extraArgs: commandLine.serverArgs,
-    companion: pipeline,
+    companion: combine(pipeline, adminJobs),
   });
   const stopListening = listenForSignals((signal) => supervisor.onSignal(signal));
   try {

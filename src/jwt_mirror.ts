@@ -17,6 +17,8 @@ export interface JwtChanges {
   added: string[];
   changed: string[];
   removed: string[];
+  /** The checked JWT written for each added or changed account (what to push). */
+  jwts: Map<string, string>;
 }
 
 /** The trust the mirror checks JWTs against, and the system account, from the server config. */
@@ -48,6 +50,11 @@ export interface JwtMirrorOptions {
   mountDir: string;
   resolverDir: string;
   log: Logger;
+  /**
+   * Runs before the files of removed accounts are deleted (the live account delete): nats-server
+   * closes a deleted account's connections only while its JWT file still exists.
+   */
+  beforeRemove?: (accounts: string[]) => Promise<void>;
 }
 
 export interface MirrorOutcome {
@@ -96,7 +103,12 @@ export class JwtMirror {
     }
     if (plan.write.length === 0 && plan.remove.length === 0) {
       log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
-      return { changes: { added: [], changed: [], removed: [] }, failed: 0 };
+      return { changes: { added: [], changed: [], removed: [], jwts: new Map() }, failed: 0 };
+    }
+    if (plan.removed.length > 0 && this.#options.beforeRemove) {
+      await this.#options.beforeRemove(plan.removed).catch((error) =>
+        log.error(`live delete of removed accounts failed: ${(error as Error).message}`)
+      );
     }
     const result = await applyMirrorPlan(plan, resolverDir);
     for (const failure of result.failed) {
@@ -109,6 +121,11 @@ export class JwtMirror {
       added: plan.added.filter((a) => done.has(a)),
       changed: plan.changed.filter((a) => done.has(a)),
       removed: plan.removed.filter((a) => done.has(a)),
+      jwts: new Map(
+        plan.write.filter((w) => done.has(accountOf(w.name))).map((
+          w,
+        ) => [accountOf(w.name), w.jwt]),
+      ),
     };
     log.info("JWT mirror applied", {
       added: changes.added.length,

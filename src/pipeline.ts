@@ -21,6 +21,8 @@ import type { Companion } from "./supervisor.ts";
 
 /** Longest a burst of events may postpone a pass. */
 const MAX_WAIT_MS = 1000;
+/** Longest a pass waits for a kubelet volume caught mid-update to settle. */
+const SETTLE_MAX_MS = 1000;
 /** How long a SIGHUP may take to show in `/varz` before it counts as rejected. */
 const RELOAD_CONFIRM_MS = 2000;
 
@@ -29,6 +31,8 @@ export interface PipelineOptions {
   log: Logger;
   /** Called after a pass mirrored JWT changes (the claims push and purge hook). */
   onJwtChanges?: (changes: JwtChanges) => void | Promise<void>;
+  /** Called before removed accounts' JWT files are deleted (the live account delete). */
+  beforeRemove?: (accounts: string[]) => Promise<void>;
   checkConfig?: (bin: string, confPath: string) => Promise<ConfigCheck>;
 }
 
@@ -42,6 +46,7 @@ export class ChangePipeline implements Companion {
   #rejectedConfig: string | undefined;
   #server: ServerProcess | undefined;
   #rescanTimer: ReturnType<typeof setInterval> | undefined;
+  #settlingSince: number | undefined;
   #passes = 0;
 
   constructor(options: PipelineOptions) {
@@ -52,6 +57,7 @@ export class ChangePipeline implements Companion {
       mountDir: settings.jwtMountDir,
       resolverDir: settings.jwtDir,
       log,
+      ...(options.beforeRemove ? { beforeRemove: options.beforeRemove } : {}),
     });
     this.#debouncer = new Debouncer(() => this.#pass(), {
       debounceMs: settings.debounceMs,
@@ -106,7 +112,9 @@ export class ChangePipeline implements Companion {
   async #scan(): Promise<Scan> {
     const scan = await scanAll(this.#options.settings, this.#configFiles);
     this.#configFiles = scan.configFiles;
-    await this.#watchers.sync(scan.watchDirs);
+    // A file written into a newly watched directory between the scan and the arming raised no
+    // event: one more (cheap, content-compared) pass covers it.
+    if (await this.#watchers.sync(scan.watchDirs) > 0) this.#debouncer.trigger();
     return scan;
   }
 
@@ -120,6 +128,7 @@ export class ChangePipeline implements Companion {
     this.#passes++;
     const { settings, log } = this.#options;
     const scan = await this.#scan();
+    if (this.#stillSettling(scan)) return;
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
     if (changed.size === 0) {
       log.debug("change pass: no content changed");
@@ -148,9 +157,37 @@ export class ChangePipeline implements Companion {
     }
     for (const cause of changed) if (cause !== "jwt") this.#markApplied(cause, scan);
     if (decision.action === "none" && changed.size > 0) {
-      log.info("change needs no reload in this mode", { causes: [...changed].join(",") });
+      const why = changed.size === 1 && changed.has("jwt")
+        ? "JWT changes are applied by the claims push"
+        : "not in this mode";
+      log.info(`no reload needed: ${why}`, { causes: [...changed].join(",") });
     }
     await this.#reportJwtChanges(jwtChanges);
+  }
+
+  /**
+   * True when a kubelet volume is mid-update and the pass should wait for it (another pass is
+   * asked for); never for more than SETTLE_MAX_MS, so a volume that never settles still applies.
+   */
+  #stillSettling(scan: Scan): boolean {
+    const { log } = this.#options;
+    if (scan.settling.length === 0) {
+      this.#settlingSince = undefined;
+      return false;
+    }
+    this.#settlingSince ??= Date.now();
+    if (Date.now() - this.#settlingSince < SETTLE_MAX_MS) {
+      log.debug("a volume is mid-update; waiting for it to settle", {
+        dirs: scan.settling.join(","),
+      });
+      this.#debouncer.trigger();
+      return true;
+    }
+    log.warn(`a volume has not settled within ${SETTLE_MAX_MS} ms; applying what is there`, {
+      dirs: scan.settling.join(","),
+    });
+    this.#settlingSince = undefined;
+    return false;
   }
 
   /** Mirrors; the jwt digest counts as applied only when every write succeeded. */

@@ -9,7 +9,7 @@ function subsets(): Set<Cause>[] {
   return all;
 }
 
-Deno.test("reload policy, server mode: any change reloads", async (t) => {
+Deno.test("reload policy, server mode: any change but a JWT change reloads", async (t) => {
   await t.step("nothing changed: nothing happens", () => {
     assert.deepEqual(decideReload("server", new Set()), {
       mirror: false,
@@ -17,14 +17,24 @@ Deno.test("reload policy, server mode: any change reloads", async (t) => {
       action: "none",
     });
   });
-  for (const cause of CAUSES) {
+  for (const cause of CAUSES.filter((c) => c !== "jwt")) {
     await t.step(`${cause} alone -> SIGHUP`, () => {
       assert.equal(decideReload("server", new Set([cause])).action, "reload");
     });
   }
-  await t.step("jwt changes are mirrored first", () => {
-    assert.equal(decideReload("server", new Set(["jwt"])).mirror, true);
-    assert.equal(decideReload("server", new Set(["tls"])).mirror, false);
+  await t.step("jwt alone is mirror only: the claims push applies it, a SIGHUP cannot", () => {
+    assert.deepEqual(decideReload("server", new Set(["jwt"])), {
+      mirror: true,
+      testConfig: false,
+      action: "none",
+    });
+  });
+  await t.step("jwt with another cause mirrors and reloads", () => {
+    assert.deepEqual(decideReload("server", new Set(["jwt", "tls"])), {
+      mirror: true,
+      testConfig: false,
+      action: "reload",
+    });
   });
 });
 
@@ -61,6 +71,7 @@ Deno.test("reload policy: the config is tested exactly when the config or accoun
       assert.equal(decision.testConfig, configDriven, `${mode} ${[...changed]}`);
       assert.equal(decision.mirror, changed.has("jwt"));
       if (changed.size === 0) assert.equal(decision.action, "none");
+      if (changed.size === 1 && changed.has("jwt")) assert.equal(decision.action, "none");
     }
   }
 });

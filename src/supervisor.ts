@@ -16,8 +16,28 @@ export interface Companion {
   beforeStart?(): Promise<void>;
   /** Runs once nats-server has been spawned; may use the server for reloads and restarts. */
   start?(server: ServerProcess): void | Promise<void>;
+  /** A stop has begun (nats-server is about to exit): let go of connections to it. */
+  beforeStop?(): void;
   /** Stops everything it started; called once nats-server has exited for good. */
   close?(): Promise<void>;
+}
+
+/** One companion made of several: started in order, closed in order. */
+export function combine(...companions: Companion[]): Companion {
+  return {
+    async beforeStart() {
+      for (const companion of companions) await companion.beforeStart?.();
+    },
+    async start(server) {
+      for (const companion of companions) await companion.start?.(server);
+    },
+    beforeStop() {
+      for (const companion of companions) companion.beforeStop?.();
+    },
+    async close() {
+      for (const companion of companions) await companion.close?.();
+    },
+  };
 }
 
 export interface SupervisorOptions {
@@ -58,6 +78,7 @@ export class Supervisor {
       return;
     }
     log.info(`received ${signal}; stopping nats-server with ${action.send}`);
+    if (!this.#stopRequested.signal.aborted) this.#options.companion?.beforeStop?.();
     this.#stopRequested.abort();
     server?.stop(action.send);
   }

@@ -9,13 +9,14 @@ import { join } from "node:path";
 import { makeAccounts } from "./_helpers/bulk_jwt.ts";
 import { makeAccount } from "./_helpers/jwt_fixtures.ts";
 import { kubeletWrite } from "./_helpers/kubelet.ts";
-import { monitor } from "./_helpers/nats_client.ts";
+import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
 import { pollUntil } from "./_helpers/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
 import { runSupervisor } from "./_helpers/supervisor.ts";
 import { accountsConfigText, serverConfigText } from "../scripts/dev_setup.ts";
 
 const RELOADED = /Reloaded server configuration/;
+const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 
 Deno.test("kubelet-style volumes: every swap is applied, and nothing else is", async (t) => {
   await using setup = await tempSetup();
@@ -54,7 +55,9 @@ Deno.test("kubelet-style volumes: every swap is applied, and nothing else is", a
     assert.equal(run.count(RELOADED), 5, run.transcript());
   });
 
-  await t.step("five JWT mount swaps each mirror the new JWT", async () => {
+  await t.step("five JWT mount swaps each mirror the new JWT, with no reload", async () => {
+    const reloads = run.count(RELOADED);
+    const client = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
     const resolverFile = join(setup.jwtDir, `${setup.demo.pub}.jwt`);
     for (let i = 1; i <= 5; i++) {
       const updated = await makeAccount(setup.operator, {
@@ -70,6 +73,10 @@ Deno.test("kubelet-style volumes: every swap is applied, and nothing else is", a
     }
     const mode = (await Deno.stat(resolverFile)).mode! & 0o777;
     assert.equal(mode, 0o600);
+    await run.waitForLine(/no reload needed: JWT changes are applied by the claims push/);
+    assert.equal(run.count(RELOADED), reloads, "a JWT change never SIGHUPs nats-server");
+    assert.equal(client.isClosed(), false, "connected clients stay connected");
+    await client.close();
   });
 
   await t.step("five TLS dir swaps each reload the server", async () => {
@@ -95,7 +102,7 @@ Deno.test("kubelet-style volumes: every swap is applied, and nothing else is", a
     assert.equal(run.count(RELOADED), before + 1);
   });
 
-  await t.step("a burst of 1000 new JWTs is one mirror pass and one reload", async () => {
+  await t.step("a burst of 1000 new JWTs is one mirror pass and one push", async () => {
     const files: Record<string, string> = { [`${setup.demo.pub}.jwt`]: setup.demo.jwt };
     for (const account of await makeAccounts(setup.operator, 1000, { namePrefix: "burst" })) {
       files[`${account.pub}.jwt`] = account.jwt;
@@ -103,14 +110,18 @@ Deno.test("kubelet-style volumes: every swap is applied, and nothing else is", a
     const reloadsBefore = run.count(RELOADED);
     const mirrorsBefore = run.count(/JWT mirror applied/);
     await kubeletWrite(setup.mountDir, files);
-    const applied = await run.waitForLine(/JWT mirror applied added=1000/, { timeoutMs: 30_000 });
+    const pushesBefore = run.count(PUSHED);
+    const applied = await run.waitForLine(/JWT mirror applied added=1000 changed=1 /, {
+      timeoutMs: 30_000,
+    });
     assert.match(applied, /failed=0/);
-    await pollUntil("the burst's reload", () => run.count(RELOADED) === reloadsBefore + 1);
+    await run.waitForLine(/pushed account JWTs to the server accounts=1001 failed=0/);
     const marker = run.lines.length;
     await kubeletWrite(tlsVolume, { "tls.crt": "after burst", "tls.key": "after burst" });
     await run.waitForLine(/reloaded its configuration causes=tls/, { from: marker });
     assert.equal(run.count(/JWT mirror applied/), mirrorsBefore + 1);
-    assert.equal(run.count(RELOADED), reloadsBefore + 2);
+    assert.equal(run.count(PUSHED), pushesBefore + 1);
+    assert.equal(run.count(RELOADED), reloadsBefore + 1, "only the marker's TLS change reloaded");
     const resolved = [...Deno.readDirSync(setup.jwtDir)].map((e) => e.name);
     assert.equal(
       resolved.filter((name) => name.endsWith(".jwt")).length,

@@ -1,0 +1,261 @@
+/**
+ * The jobs that need a system-account connection: pushing account JWTs to the server(s) with
+ * `$SYS.REQ.CLAIMS.UPDATE`, deleting removed accounts live with `$SYS.REQ.CLAIMS.DELETE`, and the
+ * JetStream purge reconcile. They run after start (once connected: push everything once, so
+ * cluster peers converge, then reconcile) and after every JWT change the pipeline mirrored.
+ * Without `NATS_SYS_USER_CRED_PATH` they are all off, said once at start.
+ */
+
+import { AdminConnection } from "./admin_connection.ts";
+import { chooseClientTls } from "./admin_tls.ts";
+import { deleteAccounts, pushClaims } from "./claims.ts";
+import { type JwtChanges, readServerTrust } from "./jwt_mirror.ts";
+import type { Logger } from "./log.ts";
+import { readResolverDir } from "./mirror.ts";
+import { PurgeReconciler } from "./reconcile.ts";
+import { getKey, readServerConfig } from "./server_config.ts";
+import type { Settings } from "./settings.ts";
+import type { Companion } from "./supervisor.ts";
+import { findStoreDir } from "./store_dir.ts";
+
+/** How long a failed push waits before it is tried again. */
+const PUSH_RETRY_MS = 15_000;
+
+type Connection = Awaited<ReturnType<AdminConnection["ready"]>>;
+
+/**
+ * A coalescing work queue: the pipeline hands over changes and returns at once (admin work must
+ * never hold up a reload, e.g. while the creds are wrong); one worker drains the queue once the
+ * admin connection is up, so runs never overlap.
+ */
+export class AdminJobs implements Companion {
+  readonly #settings: Settings;
+  readonly #log: Logger;
+  #connection: AdminConnection | undefined;
+  #reconciler: PurgeReconciler | undefined;
+  readonly #warnedStaysLoaded = new Set<string>();
+  readonly #closing = new AbortController();
+  /** account -> the JWT to push (the mirror's checked copy). */
+  readonly #toPush = new Map<string, string>();
+  /** Accounts whose push failed, pushed again after PUSH_RETRY_MS. */
+  readonly #toRetry = new Set<string>();
+  #reconcileWanted = false;
+  #pushAllWanted = false;
+  #worker: Promise<void> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(settings: Settings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+  }
+
+  /** Says what is off, or queues the first full push and reconcile. */
+  start(): void {
+    const settings = this.#settings;
+    if (!settings.sysUserCredPath) {
+      this.#log.info(
+        "NATS_SYS_USER_CRED_PATH is not set: claims push, live account delete and JetStream purge are off",
+      );
+      return;
+    }
+    const connection = AdminConnection.start({
+      url: settings.clientUrl,
+      credsPath: settings.sysUserCredPath,
+      log: this.#log,
+      ...tlsOption(settings),
+    });
+    this.#connection = connection;
+    this.#reconciler = new PurgeReconciler({
+      graceMs: settings.purgeGraceSeconds * 1000,
+      max: settings.purgeMax,
+      dryRun: settings.purgeDryRun,
+      resolverDir: settings.jwtDir,
+      systemAccount: () => readServerTrust(settings.confPath).systemAccount,
+      findStoreDir: async () =>
+        (await findStoreDir({
+          setting: settings.jetstreamStoreDir,
+          monitorPort: settings.monitorPort,
+          nc: connection.connection,
+          confPath: settings.confPath,
+          log: this.#log,
+        })).dir,
+      connection: () => connection.ready(this.#closing.signal),
+      log: this.#log,
+    });
+    if (!this.#settings.operatorSigningKeyPath) {
+      this.#log.info(
+        "POT_NATS_OPERATOR_SIGNING_KEY is not set: removed accounts stay loaded until nats-server restarts",
+      );
+    }
+    this.#pushAllWanted = true;
+    this.#reconcileWanted = true;
+    this.#kick();
+  }
+
+  /** Queues what a mirror pass changed; returns at once. */
+  onJwtChanges(changes: JwtChanges): void {
+    if (this.#closing.signal.aborted) return;
+    if (!this.#connection) {
+      if (changes.changed.length + changes.removed.length > 0) {
+        this.#log.warn(
+          "changed or removed account JWTs were mirrored but cannot be applied live: nats-server " +
+            "applies them only when pushed or after a restart",
+          { hint: "set NATS_SYS_USER_CRED_PATH so pot-nats pushes them" },
+        );
+      }
+      return;
+    }
+    for (const [account, jwt] of changes.jwts) this.#toPush.set(account, jwt);
+    for (const account of changes.removed) this.#toPush.delete(account);
+    this.#reconcileWanted = true;
+    this.#kick();
+  }
+
+  /**
+   * Deletes removed accounts live with `$SYS.REQ.CLAIMS.DELETE` (their connections close), before
+   * the mirror removes their JWT files. Without a signing key, or while the admin connection is
+   * down, it says once per account that the account stays loaded until nats-server restarts, and
+   * returns at once: a removal never waits on the connection.
+   */
+  async deleteRemoved(accounts: string[]): Promise<void> {
+    const keyPath = this.#settings.operatorSigningKeyPath;
+    const nc = this.#connection?.connection;
+    if (!keyPath || !nc || nc.isClosed()) {
+      const hint = !keyPath
+        ? "set POT_NATS_OPERATOR_SIGNING_KEY to delete removed accounts live"
+        : "the admin connection is down; see its log lines";
+      for (const account of accounts) {
+        if (this.#warnedStaysLoaded.has(account)) continue;
+        this.#warnedStaysLoaded.add(account);
+        this.#log.warn(
+          `account ${account} left the mount; it stays loaded until nats-server restarts`,
+          { hint },
+        );
+      }
+      return;
+    }
+    const seed = (await Deno.readTextFile(keyPath)).trim();
+    await deleteAccounts(nc, accounts, seed, { log: this.#log, attempts: 2 });
+  }
+
+  /** Resolves when the queue is empty (for tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (this.#worker) await this.#worker;
+  }
+
+  /** A stop has begun: close the connection before nats-server goes away. */
+  beforeStop(): void {
+    void this.close();
+  }
+
+  /** Stops the jobs; closing the connection first makes in-flight requests fail at once. */
+  async close(): Promise<void> {
+    this.#closing.abort();
+    if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
+    this.#reconciler?.close();
+    await this.#connection?.close();
+    await this.#worker?.catch(() => {});
+  }
+
+  #pending(): boolean {
+    return this.#pushAllWanted || this.#reconcileWanted || this.#toPush.size > 0;
+  }
+
+  #kick(): void {
+    if (this.#worker || this.#closing.signal.aborted) return;
+    this.#worker = this.#drain()
+      .catch((error) => {
+        if (!this.#closing.signal.aborted) {
+          this.#log.error(`claims push or purge reconcile failed: ${(error as Error).message}`);
+        }
+      })
+      .finally(() => {
+        this.#worker = undefined;
+        if (this.#pending()) this.#kick();
+      });
+  }
+
+  async #drain(): Promise<void> {
+    const nc = await this.#connection!.ready(this.#closing.signal);
+    while (this.#pending() && !this.#closing.signal.aborted) {
+      const push = this.#pushAllWanted ? await this.#everyMirroredJwt() : new Map(this.#toPush);
+      const reconcile = this.#reconcileWanted;
+      this.#pushAllWanted = false;
+      this.#reconcileWanted = false;
+      this.#toPush.clear();
+      await this.#push(nc, push);
+      if (reconcile) await this.#reconciler?.run();
+    }
+  }
+
+  /**
+   * Every JWT in the resolver dir, for the push after start. nats-server rewrites these files in
+   * place (not atomically) when it stores a push, so an empty read is tried again later, not
+   * pushed and not dropped.
+   */
+  async #everyMirroredJwt(): Promise<Map<string, string>> {
+    const jwts = new Map<string, string>();
+    const unreadable: string[] = [];
+    for (const [name, text] of await readResolverDir(this.#settings.jwtDir)) {
+      const account = name.replace(/\.jwt$/, "");
+      if (text.trim()) jwts.set(account, text.trim());
+      else unreadable.push(account);
+    }
+    if (unreadable.length > 0) {
+      this.#log.warn("some resolver JWT files were empty while read; pushing them later", {
+        accounts: unreadable.length,
+      });
+      this.#retryLater(unreadable);
+    }
+    return jwts;
+  }
+
+  async #push(nc: Connection, jwts: Map<string, string>): Promise<void> {
+    if (jwts.size === 0) return;
+    const requests = [...jwts].map(([account, jwt]) => ({ account, jwt }));
+    const results = await pushClaims(nc, requests, { log: this.#log });
+    const failed = results.filter((r) => !r.ok).map((r) => r.account);
+    if (failed.length > 0 && !this.#closing.signal.aborted) this.#retryLater(failed);
+  }
+
+  /** Pushes these accounts again later, with what the resolver dir holds for them then. */
+  #retryLater(accounts: string[]): void {
+    for (const account of accounts) this.#toRetry.add(account);
+    if (this.#retryTimer !== undefined) return;
+    this.#retryTimer = setTimeout(async () => {
+      this.#retryTimer = undefined;
+      const retry = [...this.#toRetry];
+      this.#toRetry.clear();
+      const files = await readResolverDir(this.#settings.jwtDir).catch(() => new Map());
+      for (const account of retry) {
+        const jwt = files.get(`${account}.jwt`)?.trim();
+        if (jwt && !this.#toPush.has(account)) this.#toPush.set(account, jwt);
+      }
+      this.#kick();
+    }, PUSH_RETRY_MS);
+  }
+}
+
+/** TLS for the admin connection when the URL or the server config asks for it. */
+function tlsOption(settings: Settings): { tls?: { ca?: string; cert?: string; key?: string } } {
+  let serverRequiresTls = false;
+  try {
+    serverRequiresTls = getKey(readServerConfig(settings.confPath).root, "tls") !== undefined;
+  } catch {
+    // An unreadable config is reported by nats-server itself; the URL alone decides then.
+  }
+  const tls = chooseClientTls({
+    clientUrl: settings.clientUrl,
+    sslDir: settings.sslDir,
+    settings: settings.clientTls,
+    serverRequiresTls,
+    exists: (path) => {
+      try {
+        return Deno.statSync(path).isFile;
+      } catch {
+        return false;
+      }
+    },
+  });
+  return tls ? { tls } : {};
+}
