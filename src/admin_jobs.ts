@@ -20,6 +20,11 @@ import { findStoreDir } from "./store_dir.ts";
 
 /** How long a failed push waits before it is tried again. */
 const PUSH_RETRY_MS = 15_000;
+/**
+ * How often a push collects replies until quiet, to learn how many servers answer; in between,
+ * a push ends as soon as that many servers have answered each request.
+ */
+const FULL_COLLECT_EVERY_MS = 30_000;
 
 type Connection = Awaited<ReturnType<AdminConnection["ready"]>>;
 
@@ -42,6 +47,9 @@ export class AdminJobs implements Companion {
   #reconcileWanted = false;
   #pushAllWanted = false;
   #worker: Promise<void> | undefined;
+  /** Servers that answered the last full collection, and when that was. */
+  #answeringServers = 0;
+  #lastFullCollect = -Infinity;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(settings: Settings, log: Logger) {
@@ -178,7 +186,7 @@ export class AdminJobs implements Companion {
   async #drain(): Promise<void> {
     const nc = await this.#connection!.ready(this.#closing.signal);
     while (this.#pending() && !this.#closing.signal.aborted) {
-      const push = this.#pushAllWanted ? await this.#everyMirroredJwt() : new Map(this.#toPush);
+      const push = this.#pushAllWanted ? this.#everyMirroredJwt() : new Map(this.#toPush);
       const reconcile = this.#reconcileWanted;
       this.#pushAllWanted = false;
       this.#reconcileWanted = false;
@@ -193,10 +201,10 @@ export class AdminJobs implements Companion {
    * place (not atomically) when it stores a push, so an empty read is tried again later, not
    * pushed and not dropped.
    */
-  async #everyMirroredJwt(): Promise<Map<string, string>> {
+  #everyMirroredJwt(): Map<string, string> {
     const jwts = new Map<string, string>();
     const unreadable: string[] = [];
-    for (const [name, text] of await readResolverDir(this.#settings.jwtDir)) {
+    for (const [name, text] of readResolverDir(this.#settings.jwtDir)) {
       const account = name.replace(/\.jwt$/, "");
       if (text.trim()) jwts.set(account, text.trim());
       else unreadable.push(account);
@@ -213,7 +221,16 @@ export class AdminJobs implements Companion {
   async #push(nc: Connection, jwts: Map<string, string>): Promise<void> {
     if (jwts.size === 0) return;
     const requests = [...jwts].map(([account, jwt]) => ({ account, jwt }));
-    const results = await pushClaims(nc, requests, { log: this.#log });
+    const full = this.#answeringServers === 0 ||
+      performance.now() - this.#lastFullCollect > FULL_COLLECT_EVERY_MS;
+    const results = await pushClaims(nc, requests, {
+      log: this.#log,
+      ...(full ? {} : { expectedReplies: this.#answeringServers }),
+    });
+    if (full) {
+      this.#answeringServers = new Set(results.flatMap((r) => r.servers.map((s) => s.server))).size;
+      this.#lastFullCollect = performance.now();
+    }
     const failed = results.filter((r) => !r.ok).map((r) => r.account);
     if (failed.length > 0 && !this.#closing.signal.aborted) this.#retryLater(failed);
   }
@@ -222,11 +239,16 @@ export class AdminJobs implements Companion {
   #retryLater(accounts: string[]): void {
     for (const account of accounts) this.#toRetry.add(account);
     if (this.#retryTimer !== undefined) return;
-    this.#retryTimer = setTimeout(async () => {
+    this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       const retry = [...this.#toRetry];
       this.#toRetry.clear();
-      const files = await readResolverDir(this.#settings.jwtDir).catch(() => new Map());
+      let files = new Map<string, string>();
+      try {
+        files = readResolverDir(this.#settings.jwtDir);
+      } catch (error) {
+        this.#log.warn("cannot read the resolver dir for a push retry", { error });
+      }
       for (const account of retry) {
         const jwt = files.get(`${account}.jwt`)?.trim();
         if (jwt && !this.#toPush.has(account)) this.#toPush.set(account, jwt);

@@ -52,6 +52,11 @@ export interface ClaimsRequestOptions {
   retryDelayMs?: number;
   /** Upper bound of one round's wait for replies after the last publish (ms, default 30 s). */
   maxWaitMs?: number;
+  /**
+   * How many servers are known to answer (e.g. learned from an earlier full collection): a round
+   * ends as soon as every request has this many replies, instead of waiting `collectMs` of quiet.
+   */
+  expectedReplies?: number;
 }
 
 const DEFAULT_COLLECT_MS = 250;
@@ -203,7 +208,11 @@ async function requestWithRetries(
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay *= 2;
     }
-    const round = await requestRound(nc, subject, pending, { collectMs, maxWaitMs });
+    const round = await requestRound(nc, subject, pending, {
+      collectMs,
+      maxWaitMs,
+      expectedReplies: options.expectedReplies,
+    });
     pending.forEach((request, index) => outcomes.set(request, round[index]!));
     // Only silence is retried: an error reply is the server's considered answer, and "no
     // responders" means nothing on this server handles the subject.
@@ -256,11 +265,14 @@ async function requestRound(
   nc: NatsConnection,
   subject: string,
   requests: ClaimsRequest[],
-  options: { collectMs: number; maxWaitMs: number },
+  options: { collectMs: number; maxWaitMs: number; expectedReplies: number | undefined },
 ): Promise<RoundOutcome[]> {
   const outcomes: RoundOutcome[] = requests.map(() => ({ replies: [], noResponders: false }));
   const prefix = createInbox();
   let lastActivity = performance.now();
+  const expected = options.expectedReplies ?? Infinity;
+  let complete = 0;
+  const allAnswered = Promise.withResolvers<void>();
   const sub = nc.subscribe(`${prefix}.*`, {
     callback: (error, msg) => {
       if (error) return; // The subscription ends; the round ends with what it has.
@@ -270,6 +282,9 @@ async function requestRound(
       lastActivity = performance.now();
       if (msg.headers?.code === 503) outcome.noResponders = true;
       else outcome.replies.push(parseReply(msg));
+      if (outcome.replies.length === expected && ++complete === requests.length) {
+        allAnswered.resolve();
+      }
     },
   });
   try {
@@ -291,12 +306,20 @@ async function requestRound(
     }
     const lastPublish = performance.now();
     lastActivity = Math.max(lastActivity, lastPublish);
-    while (sendError === undefined && !sub.isClosed()) {
+    while (sendError === undefined && !sub.isClosed() && complete < requests.length) {
       const now = performance.now();
       const quietFor = now - lastActivity;
       if (quietFor >= options.collectMs || now - lastPublish >= options.maxWaitMs) break;
-      // Sleep until the earliest moment the quiet period could be over, then look again.
-      await new Promise((resolve) => setTimeout(resolve, Math.ceil(options.collectMs - quietFor)));
+      // Sleep until the earliest moment the quiet period could be over (or every request has
+      // its expected replies), then look again.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        allAnswered.promise,
+        new Promise((resolve) =>
+          timer = setTimeout(resolve, Math.ceil(options.collectMs - quietFor))
+        ),
+      ]);
+      clearTimeout(timer);
     }
   } finally {
     sub.unsubscribe();

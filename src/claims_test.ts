@@ -62,6 +62,23 @@ Deno.test("claims requests against a real server", async (t) => {
   // ECONNRESET that would fail this whole file.
   const removeGuard = installTransportErrorGuard(silentLogger);
   try {
+    await t.step(
+      "a push ends once the expected servers answered, not after the quiet period",
+      async () => {
+        // With a minute of quiet required, only the early end lets this finish within the test's
+        // deadline; a broken early end fails the test on the poll below.
+        const pushed = pushClaims(sys, [{ account: setup.demo.pub, jwt: setup.demo.jwt }], {
+          log: silentLogger,
+          collectMs: 60_000,
+          expectedReplies: 1,
+        });
+        let done = false;
+        pushed.then(() => done = true, () => done = true);
+        await pollUntil("the push to end", () => done, { timeoutMs: 10_000 });
+        const [result] = await pushed;
+        assert.equal(result?.ok, true);
+      },
+    );
     await t.step("a pushed JWT with a new limit is in force at once", async () => {
       const { log } = captureLog();
       await withConnection(connectWithCreds(server.url, setup.demoUser.creds), async (demo) => {

@@ -7,6 +7,7 @@
  * may have changed": it calls `onEvent`, and the pipeline decides from content.
  */
 
+import { basename } from "node:path";
 import type { Logger } from "./log.ts";
 
 interface Watch {
@@ -79,7 +80,7 @@ export class DirWatchers implements AsyncDisposable {
             if (this.#watches.get(dir)?.watcher === watcher) this.#watches.delete(dir);
             closeQuietly(watcher);
           }
-          this.#onEvent();
+          if (event.paths.some(isMeaningful)) this.#onEvent();
         }
       } catch (error) {
         this.#log.debug(`watcher on ${dir} ended`, { error });
@@ -97,6 +98,17 @@ export class DirWatchers implements AsyncDisposable {
     closeQuietly(watch.watcher);
     await watch.loop;
   }
+}
+
+/**
+ * False for kubelet's internal names (`..2026_11_22_…` timestamped dirs, `..data_tmp`): only the
+ * `..data` swap and the visible names tell that content changed. Without this, the removal of the
+ * old timestamped dir after a swap (10,000 files for a big mount) restarts the debounce and delays
+ * every update by however long that removal takes.
+ */
+function isMeaningful(path: string): boolean {
+  const name = basename(path);
+  return !name.startsWith("..") || name === "..data";
 }
 
 function closeQuietly(watcher: Deno.FsWatcher): void {

@@ -86,7 +86,7 @@ export class JwtMirror {
       });
     }
     const entries = this.#check(files ?? [], trust);
-    const resolverFiles = await readResolverDir(resolverDir);
+    const resolverFiles = readResolverDir(resolverDir);
     const plan = planMirror(entries, resolverFiles, systemAccount ? { systemAccount } : {});
     for (const rejected of plan.rejected) {
       log.error(`mounted JWT ${rejected.name} rejected: ${rejected.reason}`, {

@@ -41,17 +41,18 @@ export type MountFile = { name: string; text: string } | { name: string; error: 
  * @returns the files sorted by name; `undefined` when the mount dir does not exist
  * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
-export async function readMountFiles(mountDir: string): Promise<MountFile[] | undefined> {
-  const names = await listJwtNames(mountDir);
+export function readMountFiles(mountDir: string): MountFile[] | undefined {
+  const names = listJwtNames(mountDir);
   if (names === undefined) return undefined;
   const files: MountFile[] = [];
   for (const name of names) {
     const path = join(mountDir, name);
     try {
-      // Kubelet's visible files are symlinks (isFile false), so the target is what counts.
-      if ((await Deno.stat(path)).isDirectory) continue;
-      files.push({ name, text: await Deno.readTextFile(path) });
+      // Kubelet's visible files are symlinks (isFile false): reading follows them. Reads are
+      // synchronous on purpose: ten times faster than awaiting each of 10,000 small files.
+      files.push({ name, text: Deno.readTextFileSync(path) });
     } catch (error) {
+      if (error instanceof Deno.errors.IsADirectory) continue; // a directory named *.jwt
       // A dangling link (mid kubelet swap) or an unreadable file: the next scan sees the settled
       // state.
       files.push({ name, error: `could not be read: ${errorMessage(error)}` });
@@ -77,12 +78,12 @@ export function checkMountFile(
  *
  * @returns the entries sorted by name; `[]` when the mount dir does not exist
  */
-export async function readMount(
+export function readMount(
   mountDir: string,
   trust: Trust,
   options: { now?: number } = {},
-): Promise<MountEntry[]> {
-  const files = await readMountFiles(mountDir);
+): MountEntry[] {
+  const files = readMountFiles(mountDir);
   return (files ?? []).map((file) => checkMountFile(file, trust, options));
 }
 
@@ -93,13 +94,13 @@ export async function readMount(
  * @returns name -> content; an empty map when the dir does not exist
  * @throws {Error} naming the file when one cannot be read (other than vanishing while listed)
  */
-export async function readResolverDir(resolverDir: string): Promise<Map<string, string>> {
+export function readResolverDir(resolverDir: string): Map<string, string> {
   const files = new Map<string, string>();
-  const names = await listJwtNames(resolverDir);
+  const names = listJwtNames(resolverDir);
   for (const name of names ?? []) {
     const path = join(resolverDir, name);
     try {
-      files.set(name, await Deno.readTextFile(path));
+      files.set(name, Deno.readTextFileSync(path));
     } catch (error) {
       // The server may delete a file between listing and reading: it is simply not there.
       if (error instanceof Deno.errors.NotFound) continue;
@@ -113,10 +114,10 @@ export async function readResolverDir(resolverDir: string): Promise<Map<string, 
 }
 
 /** Sorted `*.jwt` names of a dir except directories, or undefined when the dir does not exist. */
-async function listJwtNames(dir: string): Promise<string[] | undefined> {
+function listJwtNames(dir: string): string[] | undefined {
   const names: string[] = [];
   try {
-    for await (const entry of Deno.readDir(dir)) {
+    for (const entry of Deno.readDirSync(dir)) {
       if (!entry.isDirectory && isJwtFileName(entry.name)) names.push(entry.name);
     }
   } catch (error) {
@@ -170,6 +171,21 @@ export async function writeFileAtomic(
   }
 }
 
+const WRITES_IN_FLIGHT = 32;
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
 /** What {@linkcode applyMirrorPlan} did: file names written and removed, and what failed. */
 export interface MirrorResult {
   written: string[];
@@ -199,10 +215,12 @@ export async function applyMirrorPlan(
       fail(resolverDir, error);
     }
   }
-  for (const { name, jwt } of plan.write) {
+  // Several writes in flight let the file system batch their fsyncs (measured: 0.8 ms a file
+  // one at a time, 0.34 ms with 32 in flight), which is what makes 10,000 accounts start fast.
+  await forEachConcurrently(plan.write, WRITES_IN_FLIGHT, async ({ name, jwt }) => {
     if (!isJwtFileName(name) || /[/\\]/.test(name)) {
       fail(name, new TypeError(`refusing to write ${JSON.stringify(name)}: not a *.jwt file name`));
-      continue;
+      return;
     }
     try {
       await writeFileAtomic(join(resolverDir, name), jwt, { mode: JWT_FILE_MODE });
@@ -210,7 +228,8 @@ export async function applyMirrorPlan(
     } catch (error) {
       fail(name, error);
     }
-  }
+  });
+  result.written.sort();
   for (const name of plan.remove) {
     if (!isJwtFileName(name) || /[/\\]/.test(name)) {
       fail(

@@ -56,7 +56,7 @@ async function writeKubeletMount(
   }
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+async function withTempDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "pot_nats_mirror_test_" });
   try {
     await fn(dir);
@@ -89,7 +89,7 @@ Deno.test("readMount", async (t) => {
       const visible = await Deno.lstat(join(mountDir, jwtFile(a)));
       assert.ok(visible.isSymlink, "the fixture's visible files are symlinks, as kubelet's are");
 
-      const entries = await readMount(mountDir, trust);
+      const entries = readMount(mountDir, trust);
       assert.deepEqual(entries.map((e) => e.name), [jwtFile(a), jwtFile(b)].sort());
       for (const entry of entries) {
         assert.ok(entry.check.ok, `${entry.name} is valid`);
@@ -104,7 +104,7 @@ Deno.test("readMount", async (t) => {
       const a2 = await makeAccount(operator, { name: "A2", key: a.kp });
       await writeKubeletMount(mountDir, { [jwtFile(a)]: a2.jwt, [jwtFile(c)]: c.jwt }, "2");
 
-      const entries = await readMount(mountDir, trust);
+      const entries = readMount(mountDir, trust);
       assert.deepEqual(entries.map((e) => e.name), [jwtFile(a), jwtFile(c)].sort());
       const entryA = entries.find((e) => e.name === jwtFile(a));
       assert.ok(entryA?.check.ok);
@@ -123,7 +123,7 @@ Deno.test("readMount", async (t) => {
       await Deno.mkdir(join(mountDir, jwtFile(c)));
       await Deno.symlink(join(mountDir, jwtFile(c)), join(mountDir, "linked-dir.jwt"));
 
-      const entries = await readMount(mountDir, trust);
+      const entries = readMount(mountDir, trust);
       assert.deepEqual(entries.map((e) => e.name), [jwtFile(a)]);
     });
   });
@@ -132,7 +132,7 @@ Deno.test("readMount", async (t) => {
     await withTempDir(async (mountDir) => {
       await Deno.writeTextFile(join(mountDir, jwtFile(a)), b.jwt);
       await Deno.writeTextFile(join(mountDir, jwtFile(b)), "not a jwt\n");
-      const entries = await readMount(mountDir, trust);
+      const entries = readMount(mountDir, trust);
       assert.deepEqual(
         entries.map((e) => [e.name, e.check.ok ? "ok" : e.check.reason]),
         [
@@ -146,7 +146,7 @@ Deno.test("readMount", async (t) => {
   await t.step("returns a dangling symlink as rejected, not as absent", async () => {
     await withTempDir(async (mountDir) => {
       await Deno.symlink(join("..data", jwtFile(a)), join(mountDir, jwtFile(a)));
-      const entries = await readMount(mountDir, trust);
+      const entries = readMount(mountDir, trust);
       assert.equal(entries.length, 1);
       assert.equal(entries[0]?.check.ok, false);
       assert.match(entries[0]?.check.ok ? "" : entries[0]?.check.reason ?? "", /could not be read/);
@@ -158,15 +158,15 @@ Deno.test("readMount", async (t) => {
       const now = Date.UTC(2026, 10, 22);
       const expiring = await makeAccount(operator, { name: "E", exp: now / 1000 + 10 });
       await Deno.writeTextFile(join(mountDir, jwtFile(expiring)), expiring.jwt);
-      assert.ok((await readMount(mountDir, trust, { now }))[0]?.check.ok);
-      const later = await readMount(mountDir, trust, { now: now + 60_000 });
+      assert.ok((readMount(mountDir, trust, { now }))[0]?.check.ok);
+      const later = readMount(mountDir, trust, { now: now + 60_000 });
       assert.equal(later[0]?.check.ok, false);
     });
   });
 
   await t.step("returns nothing for a missing mount dir", async () => {
     await withTempDir(async (dir) => {
-      assert.deepEqual(await readMount(join(dir, "absent"), trust), []);
+      assert.deepEqual(readMount(join(dir, "absent"), trust), []);
     });
   });
 });
@@ -184,7 +184,7 @@ Deno.test("readResolverDir reads *.jwt files only", async (t) => {
         await Deno.writeTextFile(join(dir, "notes.txt"), "text");
         await Deno.mkdir(join(dir, "FFF.jwt"));
         assert.deepEqual(
-          await readResolverDir(dir),
+          readResolverDir(dir),
           new Map([["AAA.jwt", "jwt-a"], ["BBB.jwt", "jwt-b\n"]]),
         );
       });
@@ -192,8 +192,8 @@ Deno.test("readResolverDir reads *.jwt files only", async (t) => {
   );
 
   await t.step("returning an empty map for a missing dir", async () => {
-    await withTempDir(async (dir) => {
-      assert.deepEqual(await readResolverDir(join(dir, "absent")), new Map());
+    await withTempDir((dir) => {
+      assert.deepEqual(readResolverDir(join(dir, "absent")), new Map());
     });
   });
 });
@@ -308,8 +308,8 @@ Deno.test("applyMirrorPlan", async (t) => {
       await Deno.writeTextFile(join(resolverDir, `${c.pub}.jwt.deleted`), c.jwt);
 
       const plan = planMirror(
-        await readMount(mountDir, trust),
-        await readResolverDir(resolverDir),
+        readMount(mountDir, trust),
+        readResolverDir(resolverDir),
         {
           systemAccount: sys.pub,
         },
@@ -319,7 +319,7 @@ Deno.test("applyMirrorPlan", async (t) => {
       assert.deepEqual(result.written, [jwtFile(a), jwtFile(b), jwtFile(sys)].sort());
       assert.deepEqual(result.removed, [jwtFile(orphan)]);
       assert.deepEqual(
-        await readResolverDir(resolverDir),
+        readResolverDir(resolverDir),
         new Map([[jwtFile(a), a.jwt], [jwtFile(b), b.jwt], [jwtFile(sys), sys.jwt]]),
       );
       assert.deepEqual(
@@ -331,8 +331,8 @@ Deno.test("applyMirrorPlan", async (t) => {
       }
 
       const again = planMirror(
-        await readMount(mountDir, trust),
-        await readResolverDir(resolverDir),
+        readMount(mountDir, trust),
+        readResolverDir(resolverDir),
         { systemAccount: sys.pub },
       );
       assert.deepEqual(again.write, []);
@@ -352,7 +352,7 @@ Deno.test("applyMirrorPlan", async (t) => {
           name: jwtFile(account),
           check: { ok: true, jwt: account.jwt, claims: { sub: account.pub, iss: "", nats: {} } },
         })),
-        await readResolverDir(resolverDir),
+        readResolverDir(resolverDir),
       );
       assert.equal(plan.write.length, 3);
 

@@ -127,7 +127,9 @@ export class ChangePipeline implements Companion {
     if (!server || server.stopping) return;
     this.#passes++;
     const { settings, log } = this.#options;
+    const started = performance.now();
     const scan = await this.#scan();
+    log.debug("change pass: scanned", { ms: Math.round(performance.now() - started) });
     if (this.#stillSettling(scan)) return;
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
     if (changed.size === 0) {
@@ -139,6 +141,7 @@ export class ChangePipeline implements Companion {
     let jwtChanges: JwtChanges | undefined;
     if (changed.has("jwt")) {
       jwtChanges = await this.#mirrorJwts(scan);
+      log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
       const effective = jwtChanges &&
         jwtChanges.added.length + jwtChanges.changed.length + jwtChanges.removed.length > 0;
       if (!effective) changed.delete("jwt");

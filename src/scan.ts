@@ -54,7 +54,7 @@ export async function scanAll(paths: ScanPaths, previousConfigFiles: string[]): 
   digests.set("accounts", await digestFiles([paths.accountsPath], watchDirs));
   digests.set("tls", await digestTree(paths.sslDir, watchDirs));
   digests.set("creds", await digestTree(paths.credsDir, watchDirs, 0));
-  const mountFiles = await readMountFiles(paths.jwtMountDir);
+  const mountFiles = readMountFiles(paths.jwtMountDir);
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
   const settling: string[] = [];
@@ -69,7 +69,7 @@ export async function scanAll(paths: ScanPaths, previousConfigFiles: string[]): 
 export async function kubeletVolumeSettled(dir: string): Promise<boolean> {
   const data = join(dir, "..data");
   if (!(await statOrUndefined(data))?.isDirectory) return true;
-  const [inData, visible] = await Promise.all([visibleNames(data), visibleNames(dir)]);
+  const [inData, visible] = [visibleNamesSync(data), visibleNamesSync(dir)];
   return inData.length === visible.length && inData.every((name, i) => name === visible[i]);
 }
 
@@ -150,6 +150,21 @@ async function visibleNames(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
+      if (!entry.name.startsWith(".")) names.push(entry.name);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory)) {
+      throw error;
+    }
+  }
+  return names.sort();
+}
+
+/** Like visibleNames, synchronously: listing 10,000 entries awaits 10,000 times otherwise. */
+function visibleNamesSync(dir: string): string[] {
+  const names: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
       if (!entry.name.startsWith(".")) names.push(entry.name);
     }
   } catch (error) {

@@ -9,8 +9,11 @@ import { join } from "node:path";
 
 let sequence = 0;
 
-/** Replaces the volume's whole content with `files` (name -> text) in one atomic swap. */
-export async function kubeletWrite(volume: string, files: Record<string, string>): Promise<void> {
+/**
+ * Replaces the volume's whole content with `files` (name -> text) in one atomic swap.
+ * @returns `performance.now()` right after the swap: the moment the new content is in the volume.
+ */
+export async function kubeletWrite(volume: string, files: Record<string, string>): Promise<number> {
   await Deno.mkdir(volume, { recursive: true });
   const stamp = `..2026_11_22_10_00_00.${String(++sequence).padStart(9, "0")}${
     crypto.randomUUID().slice(0, 4)
@@ -25,6 +28,7 @@ export async function kubeletWrite(volume: string, files: Record<string, string>
   const tmpLink = join(volume, "..data_tmp");
   await Deno.symlink(stamp, tmpLink);
   await Deno.rename(tmpLink, dataLink);
+  const swappedAt = performance.now();
   const visible = new Set<string>();
   for await (const entry of Deno.readDir(volume)) {
     if (!entry.name.startsWith(".")) visible.add(entry.name);
@@ -36,4 +40,5 @@ export async function kubeletWrite(volume: string, files: Record<string, string>
     if (!(name in files)) await Deno.remove(join(volume, name));
   }
   if (previous) await Deno.remove(join(volume, previous), { recursive: true });
+  return swappedAt;
 }

@@ -1,13 +1,25 @@
-/** Free loopback ports for test servers; never the well-known NATS ports a machine may be using. */
+/**
+ * Free loopback ports for test servers; never the well-known NATS ports a machine may be using.
+ *
+ * Ports are picked at random below the kernel's ephemeral range (Linux default 32768-60999): a port
+ * the kernel hands out for port 0 is ephemeral, so between "found free" and "bound by nats-server"
+ * an outgoing connection of a parallel test could be given the very same port.
+ */
 
 const RESERVED = new Set([4222, 6222, 7422, 8222]);
+const LOW = 20000;
+const HIGH = 32000;
 
-/** A TCP port on 127.0.0.1 that was free a moment ago. */
+/** A TCP port on 127.0.0.1 that was free a moment ago and that no outgoing connection will take. */
 export function freePort(): number {
   while (true) {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr as Deno.NetAddr;
-    listener.close();
-    if (!RESERVED.has(port)) return port;
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (RESERVED.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AddrInUse)) throw error;
+    }
   }
 }
