@@ -23,6 +23,9 @@ export async function checkHealth(monitorPort: number, timeoutMs = 3000): Promis
     if (response.ok) return { ok: true, reason: `${url}: ${body}` };
     return { ok: false, reason: `${url} answered ${response.status}: ${body}` };
   } catch (error) {
-    return { ok: false, reason: `${url}: ${(error as Error).message}` };
+    // fetch says only "fetch failed"; the cause says why (connection refused, timed out, ...).
+    const cause = (error as Error).cause;
+    const detail = cause instanceof Error ? `: ${cause.message}` : "";
+    return { ok: false, reason: `${url}: ${(error as Error).message}${detail}` };
   }
 }
