@@ -1,0 +1,490 @@
+/**
+ * `deno task bench`: how fast and how cheaply pot-nats makes a real nats-server match its mounts.
+ * Real nats-server, real files (kubelet-style volume swaps), main.ts run as a child process exactly
+ * as the tests run it. Prints a table and rewrites the generated block of BENCHMARKS.md.
+ *
+ *   deno task bench [--trials 20] [--accounts 10000] [--idle-seconds 60] [--no-write]
+ */
+
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { accountsConfigText, type DevSetup, serverConfigText } from "./dev_setup.ts";
+import { REPO_ROOT } from "./nats_server.ts";
+import { serverVersion } from "../src/server_binary.ts";
+import { makeAccounts } from "../tests/_helpers/bulk_jwt.ts";
+import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
+import { kubeletWrite } from "../tests/_helpers/kubelet.ts";
+import { connectWithCreds, monitor } from "../tests/_helpers/nats_client.ts";
+import { pollUntil } from "../tests/_helpers/poll.ts";
+import { tempSetup } from "../tests/_helpers/setup.ts";
+import { runSupervisor, type SupervisorRun } from "../tests/_helpers/supervisor.ts";
+import { installTransportErrorGuard } from "../src/admin_connection.ts";
+import { silentLogger } from "../src/log.ts";
+
+interface Row {
+  figure: string;
+  trials: number;
+  median: number;
+  p99: number;
+  unit: string;
+  target: string;
+  met: boolean;
+}
+
+const args = parseArgs({
+  options: {
+    trials: { type: "string", default: "20" },
+    accounts: { type: "string", default: "10000" },
+    "idle-seconds": { type: "string", default: "60" },
+    "no-write": { type: "boolean", default: false },
+  },
+}).values;
+const TRIALS = Number(args.trials);
+const ACCOUNTS = Number(args.accounts);
+const IDLE_SECONDS = Number(args["idle-seconds"]);
+
+installTransportErrorGuard(silentLogger);
+
+/** Median and p99 (nearest rank; the max for fewer than 100 trials). */
+function stats(samples: number[]): { median: number; p99: number } {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = (q: number) =>
+    sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  return { median: rank(0.5), p99: rank(0.99) };
+}
+
+function row(
+  figure: string,
+  samples: number[],
+  unit: string,
+  target: string,
+  limits: { median?: number; p99?: number },
+): Row {
+  const { median, p99 } = stats(samples);
+  const met = (limits.median === undefined || median < limits.median) &&
+    (limits.p99 === undefined || p99 < limits.p99);
+  const result = { figure, trials: samples.length, median, p99, unit, target, met };
+  console.error(`  ${figure}: median ${median.toFixed(1)} ${unit}, p99 ${p99.toFixed(1)} ${unit}`);
+  return result;
+}
+
+/** A setup whose config, TLS dir and JWT mount are kubelet volumes, as in a pod. */
+async function podSetup(extraEnv: Record<string, string> = {}) {
+  const setup = await tempSetup();
+  const configVolume = join(setup.dir, "config-vol");
+  await writeConfig(setup, configVolume, 1000);
+  await Deno.remove(setup.mountDir, { recursive: true });
+  await kubeletWrite(setup.mountDir, { [`${setup.demo.pub}.jwt`]: setup.demo.jwt });
+  const env = {
+    ...setup.env,
+    NATS_CONF: join(configVolume, "server.conf"),
+    NATS_ACCOUNTS: join(configVolume, "accounts.conf"),
+    POT_NATS_PURGE_GRACE_SECONDS: "0",
+    ...extraEnv,
+  };
+  return { setup, configVolume, env };
+}
+
+function writeConfig(setup: DevSetup, volume: string, maxConnections: number): Promise<number> {
+  return kubeletWrite(volume, {
+    "server.conf": `${serverConfigText(setup)}max_connections: ${maxConnections}\n`,
+    "accounts.conf": accountsConfigText(setup),
+  });
+}
+
+/** `$JS.API.INFO` as a user of the account: its JetStream limits as the server enforces them. */
+async function accountLimits(nc: NatsConnection): Promise<{ max_streams?: number }> {
+  const reply = await nc.request("$JS.API.INFO", "", { timeout: 1000 });
+  return (reply.json() as { limits?: { max_streams?: number } }).limits ?? {};
+}
+
+/**
+ * Runs `action`, then polls `until` every millisecond.
+ * @returns ms from the moment the change is in the mount (a kubelet swap's instant, which the
+ *   action returns; else the action's start) until `until` holds.
+ */
+async function timed(
+  action: () => Promise<number | void>,
+  until: () => Promise<boolean>,
+): Promise<number> {
+  const started = performance.now();
+  const inMount = (await action()) ?? started;
+  await pollUntil("the change to be in force", until, { intervalMs: 1, timeoutMs: 20_000 });
+  return performance.now() - inMount;
+}
+
+async function reactionFigures(rows: Row[]): Promise<void> {
+  console.error("reaction latency (figures 1, 2, 3, 5)");
+  const { setup, configVolume, env } = await podSetup();
+  await using _setup = setup;
+  await using run = runSupervisor({ env });
+  await run.waitForLine(/pushed account JWTs/);
+  const nc = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+  const mount: Record<string, string> = { [`${setup.demo.pub}.jwt`]: setup.demo.jwt };
+  try {
+    const jwtUpdate: number[] = [];
+    for (let i = 1; i <= TRIALS; i++) {
+      const updated = await makeAccount(setup.operator, {
+        name: "demo",
+        key: setup.demo.kp,
+        limits: { streams: 100 + i },
+      });
+      mount[`${setup.demo.pub}.jwt`] = updated.jwt;
+      jwtUpdate.push(
+        await timed(
+          () => kubeletWrite(setup.mountDir, mount),
+          async () => (await accountLimits(nc)).max_streams === 100 + i,
+        ),
+      );
+    }
+    rows.push(
+      row("1. JWT update -> new limits in force", jwtUpdate, "ms", "median < 150, p99 < 300", {
+        median: 150,
+        p99: 300,
+      }),
+    );
+
+    const newAccount: number[] = [];
+    for (let i = 1; i <= TRIALS; i++) {
+      const account = await makeAccount(setup.operator, { name: `new-${i}` });
+      const user = await makeUser(account, { name: `new-${i}-user` });
+      mount[`${account.pub}.jwt`] = account.jwt;
+      // A refused connect takes ~2 s to fail, so connect once the JWT is mirrored; a connect that is
+      // still refused then would show up here as a ~2 s outlier, not be hidden.
+      const resolverFile = join(setup.jwtDir, `${account.pub}.jwt`);
+      newAccount.push(
+        await timed(() => kubeletWrite(setup.mountDir, mount), async () => {
+          if (!(await exists(resolverFile))) return false;
+          const client = await connectWithCreds(setup.clientUrl, user.creds);
+          await client.close();
+          return true;
+        }),
+      );
+    }
+    rows.push(
+      row("2. new account -> its user connects", newAccount, "ms", "median < 150, p99 < 300", {
+        median: 150,
+        p99: 300,
+      }),
+    );
+
+    const configReload: number[] = [];
+    for (let i = 1; i <= TRIALS; i++) {
+      const before = (await monitor(setup.options.monitorPort, "varz")).config_load_time;
+      configReload.push(
+        await timed(
+          () => writeConfig(setup, configVolume, 1000 + i),
+          async () =>
+            (await monitor(setup.options.monitorPort, "varz")).config_load_time !== before,
+        ),
+      );
+    }
+    rows.push(
+      row(
+        "3. config swap -> config_load_time changes",
+        configReload,
+        "ms",
+        "median < 150, p99 < 300",
+        {
+          median: 150,
+          p99: 300,
+        },
+      ),
+    );
+
+    rows.push(await purgeFigure(setup, run, mount));
+  } finally {
+    await nc.close();
+  }
+}
+
+async function purgeFigure(
+  setup: DevSetup,
+  run: SupervisorRun,
+  mount: Record<string, string>,
+): Promise<Row> {
+  const trials = Math.min(TRIALS, 5);
+  const samples: number[] = [];
+  for (let i = 1; i <= trials; i++) {
+    const account = await makeAccount(setup.operator, { name: `purge-${i}` });
+    const user = await makeUser(account, { name: `purge-${i}-user` });
+    mount[`${account.pub}.jwt`] = account.jwt;
+    await kubeletWrite(setup.mountDir, mount);
+    const client = await pollUntil(
+      "the purge account's user to connect",
+      async () => await connectWithCreds(setup.clientUrl, user.creds),
+    );
+    const streamDir = join(setup.storeDir, "jetstream", account.pub);
+    await client.request(
+      "$JS.API.STREAM.CREATE.DATA",
+      JSON.stringify({ name: "DATA", subjects: ["data.>"], storage: "file" }),
+      { timeout: 2000 },
+    );
+    await client.request("data.x", "payload", { timeout: 2000 }).catch(() => undefined);
+    await client.close();
+    await pollUntil("the stream dir", () => exists(streamDir));
+    delete mount[`${account.pub}.jwt`];
+    samples.push(
+      await timed(
+        () => kubeletWrite(setup.mountDir, mount),
+        async () => !(await exists(streamDir)),
+      ),
+    );
+  }
+  void run;
+  return row(
+    "5. account with a stream removed (grace 0) -> store dir gone",
+    samples,
+    "ms",
+    "< 1000",
+    {
+      p99: 1000,
+    },
+  );
+}
+
+async function scaleFigures(rows: Row[]): Promise<void> {
+  console.error(`scale (figure 4): ${ACCOUNTS} accounts`);
+  const { setup, env } = await podSetup();
+  await using _setup = setup;
+  const accounts = await makeAccounts(setup.operator, ACCOUNTS, { namePrefix: "scale" });
+  const mount: Record<string, string> = { [`${setup.demo.pub}.jwt`]: setup.demo.jwt };
+  for (const account of accounts) mount[`${account.pub}.jwt`] = account.jwt;
+  await kubeletWrite(setup.mountDir, mount);
+
+  const started = performance.now();
+  await using run = runSupervisor({ env });
+  const total = ACCOUNTS + 2; // + demo + SYS, which nats-server writes into the resolver dir
+  await run.waitForLine(
+    new RegExp(`pushed account JWTs to the server accounts=${total} failed=0`),
+    {
+      timeoutMs: 120_000,
+    },
+  );
+  const allPushed = performance.now() - started;
+  rows.push(
+    row(
+      `4a. ${ACCOUNTS} accounts at start -> all mirrored and pushed`,
+      [allPushed],
+      "ms",
+      "< 10000",
+      {
+        p99: 10_000,
+      },
+    ),
+  );
+
+  const nc = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+  try {
+    const single: number[] = [];
+    let writes = 0;
+    let pushes = 0;
+    for (let i = 1; i <= Math.min(TRIALS, 10); i++) {
+      const from = run.lines.length;
+      const updated = await makeAccount(setup.operator, {
+        name: "demo",
+        key: setup.demo.kp,
+        limits: { streams: 200 + i },
+      });
+      mount[`${setup.demo.pub}.jwt`] = updated.jwt;
+      single.push(
+        await timed(
+          () => kubeletWrite(setup.mountDir, mount),
+          async () => (await accountLimits(nc)).max_streams === 200 + i,
+        ),
+      );
+      const mirrored = await run.waitForLine(/JWT mirror applied/, { from });
+      const pushed = await run.waitForLine(/pushed account JWTs to the server/, { from });
+      writes += Number(mirrored.match(/added=(\d+)/)?.[1]) +
+        Number(mirrored.match(/changed=(\d+)/)?.[1]);
+      pushes += Number(pushed.match(/accounts=(\d+)/)?.[1]);
+    }
+    rows.push(row(`4b. one change among ${ACCOUNTS} -> in force`, single, "ms", "median < 150", {
+      median: 150,
+    }));
+    console.error(
+      `  4c. per single change: ${writes / single.length} file writes, ${
+        pushes / single.length
+      } JWTs pushed`,
+    );
+    rows.push({
+      figure: "4c. files written / JWTs pushed per single change",
+      trials: single.length,
+      median: writes / single.length,
+      p99: pushes / single.length,
+      unit: "writes / pushes",
+      target: "1 / 1",
+      met: writes === single.length && pushes === single.length,
+    });
+    await idle(3);
+    const rss = rssMiB(run.process.pid);
+    rows.push({
+      figure: `6b. supervisor RSS after the ${ACCOUNTS}-account run`,
+      trials: 1,
+      median: rss,
+      p99: rss,
+      unit: "MiB",
+      target: "(reported)",
+      met: true,
+    });
+  } finally {
+    await nc.close();
+  }
+}
+
+async function footprintFigures(rows: Row[]): Promise<void> {
+  console.error(`footprint (figure 6): ${IDLE_SECONDS} s idle`);
+  const { setup, env } = await podSetup();
+  await using _setup = setup;
+  const starts: number[] = [];
+  const bare: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let started = performance.now();
+    {
+      await using run = runSupervisor({ env });
+      await acceptsClients(setup.options.clientPort);
+      starts.push(performance.now() - started);
+      void run;
+    }
+    started = performance.now();
+    {
+      await using server = spawnBareServer(setup);
+      await acceptsClients(setup.options.clientPort);
+      bare.push(performance.now() - started);
+      void server;
+    }
+  }
+  const overhead = starts.map((s, i) => s - bare[i]!);
+  rows.push(row("6d. start -> accepting clients, supervised", starts, "ms", "(reported)", {}));
+  rows.push(row("6d. start -> accepting clients, nats-server alone", bare, "ms", "(reported)", {}));
+  rows.push(row("6d. start overhead of the supervisor", overhead, "ms", "< 200", { median: 200 }));
+
+  await using run = runSupervisor({ env });
+  await run.waitForLine(/pushed account JWTs/);
+  await idle(30);
+  const rss = rssMiB(run.process.pid);
+  rows.push({
+    figure: "6a. supervisor RSS idle after 30 s",
+    trials: 1,
+    median: rss,
+    p99: rss,
+    unit: "MiB",
+    target: "< 70",
+    met: rss < 70,
+  });
+  const before = cpuSeconds(run.process.pid);
+  await idle(IDLE_SECONDS);
+  const percent = ((cpuSeconds(run.process.pid) - before) / IDLE_SECONDS) * 100;
+  rows.push({
+    figure: `6c. supervisor CPU over ${IDLE_SECONDS} idle seconds`,
+    trials: 1,
+    median: percent,
+    p99: percent,
+    unit: "% of a core",
+    target: "< 0.5",
+    met: percent < 0.5,
+  });
+}
+
+function spawnBareServer(setup: DevSetup) {
+  const child = new Deno.Command(setup.options.serverBin, {
+    args: ["-c", join(setup.dir, "config-vol", "server.conf")],
+    cwd: join(setup.dir, "config-vol"),
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  return {
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGINT");
+      await child.status;
+    },
+  };
+}
+
+async function acceptsClients(port: number): Promise<void> {
+  await pollUntil("the client port", async () => {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn.close();
+    return true;
+  }, { intervalMs: 1 });
+}
+
+/** Waits wall-clock time on purpose: idle cost is what is measured here, not a synchronisation. */
+function idle(seconds: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+}
+
+function rssMiB(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1]) / 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function table(rows: Row[]): string {
+  const lines = [
+    "| figure | trials | median | p99 / max | unit | target | met |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+    ...rows.map((r) =>
+      `| ${r.figure} | ${r.trials} | ${r.median.toFixed(1)} | ${
+        r.p99.toFixed(1)
+      } | ${r.unit} | ${r.target} | ${r.met ? "yes" : "**no**"} |`
+    ),
+  ];
+  return lines.join("\n");
+}
+
+async function machine(): Promise<string> {
+  const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
+  const setup = await tempSetup();
+  await using _setup = setup;
+  return [
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${navigator.hardwareConcurrency} cores (${cpu}), ${
+      (Deno.systemMemoryInfo().total / 2 ** 30).toFixed(0)
+    } GiB, Linux ${Deno.osRelease()}`,
+    `- Deno ${Deno.version.deno}, nats-server ${await serverVersion(setup.options.serverBin)}`,
+    `- trials: ${TRIALS} (config, JWT, new account), ${Math.min(TRIALS, 5)} (purge), ${
+      Math.min(TRIALS, 10)
+    } (single change among ${ACCOUNTS}); default debounce (100 ms)`,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const rows: Row[] = [];
+  const header = await machine();
+  await reactionFigures(rows);
+  await scaleFigures(rows);
+  await footprintFigures(rows);
+  const report = `${header}\n\n${table(rows)}\n`;
+  console.log(report);
+  if (!args["no-write"]) {
+    const path = join(REPO_ROOT, "BENCHMARKS.md");
+    const text = await Deno.readTextFile(path).catch(() => "# Benchmarks\n\n");
+    const begin = "<!-- bench:begin -->";
+    const end = "<!-- bench:end -->";
+    const block = `${begin}\n${report}${end}`;
+    const updated = text.includes(begin)
+      ? text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), block)
+      : `${text.trimEnd()}\n\n${block}\n`;
+    await Deno.writeTextFile(path, updated);
+    // Formatted as `deno task ok` expects, so a fresh run never breaks the format check.
+    await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
+    console.error(`wrote ${path}`);
+  }
+  Deno.exit(0);
+}
