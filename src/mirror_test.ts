@@ -165,7 +165,7 @@ Deno.test("readMount", async (t) => {
   });
 
   await t.step("returns nothing for a missing mount dir", async () => {
-    await withTempDir(async (dir) => {
+    await withTempDir((dir) => {
       assert.deepEqual(readMount(join(dir, "absent"), trust), []);
     });
   });
