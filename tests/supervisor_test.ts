@@ -147,3 +147,59 @@ Deno.test("--version, --check and --help answer and exit", async (t) => {
     assert.match(run.transcript(), /POT_NATS_STOP_TIMEOUT_SECONDS .*default: 30/);
   });
 });
+
+Deno.test("the config's $VAR placeholders see the supervisor's environment", async () => {
+  await using setup = await tempSetup();
+  const text = await Deno.readTextFile(setup.confPath);
+  await Deno.writeTextFile(
+    setup.confPath,
+    text.replace(/^server_name: .*$/m, "server_name: $POT_TEST_SERVER_NAME"),
+  );
+  await using run = runSupervisor({ env: { ...setup.env, POT_TEST_SERVER_NAME: "from_env" } });
+  await run.waitForLine(READY);
+  const varz = await monitor(setup.options.monitorPort, "varz");
+  assert.equal(varz.server_name, "from_env");
+});
+
+Deno.test("a second signal during a stop does not lose the stop", async () => {
+  await using setup = await tempSetup();
+  await using run = runSupervisor({ env: setup.env });
+  await run.waitForLine(READY);
+  run.signal("SIGTERM");
+  run.signal("SIGHUP");
+  run.signal("SIGTERM");
+  const status = await run.status;
+  assert.equal(status.code, 0, run.transcript());
+  assert.equal(run.count(/Server Exiting/), 1);
+});
+
+Deno.test("lame duck on: SIGTERM enters lame-duck mode", async (t) => {
+  await using setup = await tempSetup();
+  const env = { ...setup.env, POT_NATS_LAME_DUCK: "true", POT_NATS_STOP_TIMEOUT_SECONDS: "1" };
+
+  await t.step("with no clients, nats-server leaves at once and the exit is 0", async () => {
+    await using run = runSupervisor({ env });
+    await run.waitForLine(READY);
+    run.signal("SIGTERM");
+    await run.waitForLine(/stopping nats-server with SIGUSR2/);
+    await run.waitForLine(/[Ll]ame [Dd]uck [Mm]ode/);
+    assert.equal((await run.status).code, 0, run.transcript());
+  });
+
+  await t.step("with a client, the stop deadline still kills nats-server (137)", async () => {
+    await using run = runSupervisor({ env });
+    await run.waitForLine(READY);
+    // A connected client keeps lame-duck mode busy (its grace period is 10 s) past the deadline.
+    const client = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+    try {
+      run.signal("SIGTERM");
+      await run.waitForLine(/[Ll]ame [Dd]uck [Mm]ode/);
+      const status = await run.status;
+      assert.equal(status.code, 137, run.transcript());
+      assert.equal(run.count(/did not stop within 1000 ms; killing it/), 1);
+    } finally {
+      // The server was killed under this client: closing may fail, and there is nothing to keep.
+      await client.close().catch(() => {});
+    }
+  });
+});
