@@ -11,6 +11,7 @@ import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { accountsConfigText, type DevSetup, serverConfigText } from "./dev_setup.ts";
 import { REPO_ROOT } from "./nats_server.ts";
+import { pathExists } from "../src/path_exists.ts";
 import { serverVersion } from "../src/server_binary.ts";
 import { makeAccounts } from "../tests/_helpers/bulk_jwt.ts";
 import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
@@ -155,7 +156,7 @@ async function reactionFigures(rows: Row[]): Promise<void> {
       const resolverFile = join(setup.jwtDir, `${account.pub}.jwt`);
       newAccount.push(
         await timed(() => kubeletWrite(setup.mountDir, mount), async () => {
-          if (!(await exists(resolverFile))) return false;
+          if (!(await pathExists(resolverFile))) return false;
           const client = await connectWithCreds(setup.clientUrl, user.creds);
           await client.close();
           return true;
@@ -223,12 +224,12 @@ async function purgeFigure(
     );
     await client.request("data.x", "payload", { timeout: 2000 }).catch(() => undefined);
     await client.close();
-    await pollUntil("the stream dir", () => exists(streamDir));
+    await pollUntil("the stream dir", () => pathExists(streamDir));
     delete mount[`${account.pub}.jwt`];
     samples.push(
       await timed(
         () => kubeletWrite(setup.mountDir, mount),
-        async () => !(await exists(streamDir)),
+        async () => !(await pathExists(streamDir)),
       ),
     );
   }
@@ -424,15 +425,6 @@ function cpuSeconds(pid: number): number {
   const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]!.split(" ");
   const ticks = Number(fields[11]) + Number(fields[12]); // utime + stime
   return ticks / 100; // USER_HZ is 100 on Linux
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function table(rows: Row[]): string {

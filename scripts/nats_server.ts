@@ -13,6 +13,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { pathExists } from "../src/path_exists.ts";
 
 export const PINNED_VERSION = "2.12.4";
 const PINNED_SHA256: Record<string, string> = {
@@ -122,7 +123,7 @@ async function fetchFromDebian(suite: string): Promise<string> {
   await Deno.mkdir(join(root, "cache", "archives", "partial"), { recursive: true });
   const sources = join(root, "sources.list");
   const keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-  const signedBy = (await exists(keyring)) ? `[signed-by=${keyring}] ` : "";
+  const signedBy = (await pathExists(keyring)) ? `[signed-by=${keyring}] ` : "";
   await Deno.writeTextFile(sources, `deb ${signedBy}http://deb.debian.org/debian ${suite} main\n`);
   const apt = [
     "-o",
@@ -146,7 +147,7 @@ async function fetchFromDebian(suite: string): Promise<string> {
   await run("dpkg-deb", ["-x", join(staging, debs[0].name), join(staging, "root")]);
   for (const candidate of ["usr/sbin/nats-server", "usr/bin/nats-server"]) {
     const path = join(staging, "root", candidate);
-    if (await exists(path)) return path;
+    if (await pathExists(path)) return path;
   }
   throw new Error(`the ${suite} package holds no nats-server binary`);
 }
@@ -171,15 +172,6 @@ async function run(cmd: string, args: string[], cwd?: string): Promise<void> {
   if (!out.success) {
     const text = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
     throw new Error(`${cmd} ${args.at(-1)} failed (${out.code}): ${text}`);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -12,27 +12,12 @@ import {
   installTransportErrorGuard,
   isTransportSocketError,
 } from "./admin_connection.ts";
-import { createLogger, type Logger, silentLogger } from "./log.ts";
+import { silentLogger } from "./log.ts";
 import { makeUser } from "../tests/_helpers/jwt_fixtures.ts";
+import { captureLog } from "../tests/_helpers/log_capture.ts";
 import { startNatsServer } from "../tests/_helpers/nats_server.ts";
 import { pollUntil } from "../tests/_helpers/poll.ts";
 import { tempSetup } from "../tests/_helpers/setup.ts";
-
-interface LogEntry {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-function captureLog(): { log: Logger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const log = createLogger({
-    level: "debug",
-    format: "json",
-    write: (line) => entries.push(JSON.parse(line)),
-  });
-  return { log, entries };
-}
 
 async function serverName(nc: NatsConnection): Promise<string> {
   const reply = await nc.request("$SYS.REQ.SERVER.PING", "", { timeout: 2000 });

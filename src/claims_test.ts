@@ -12,7 +12,7 @@ import {
   encodeDeleteRequest,
   pushClaims,
 } from "./claims.ts";
-import { createLogger, type Logger, silentLogger } from "./log.ts";
+import { silentLogger } from "./log.ts";
 import {
   makeAccount,
   makeOperator,
@@ -21,25 +21,10 @@ import {
   UNLIMITED_JETSTREAM_LIMITS,
 } from "../tests/_helpers/jwt_fixtures.ts";
 import { connectWithCreds } from "../tests/_helpers/nats_client.ts";
+import { captureLog } from "../tests/_helpers/log_capture.ts";
 import { startNatsServer } from "../tests/_helpers/nats_server.ts";
 import { pollUntil } from "../tests/_helpers/poll.ts";
 import { tempSetup } from "../tests/_helpers/setup.ts";
-
-interface LogEntry {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-function captureLog(): { log: Logger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const log = createLogger({
-    level: "debug",
-    format: "json",
-    write: (line) => entries.push(JSON.parse(line)),
-  });
-  return { log, entries };
-}
 
 async function withConnection<T>(
   nc: Promise<NatsConnection>,

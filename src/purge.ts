@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
+import { pathExists } from "./path_exists.ts";
 
 export interface PurgeAccountOptions {
   /** `<store_dir>/jetstream`: the directory holding one directory per account. */
@@ -85,7 +86,7 @@ async function purgeChecked(
 ): Promise<PurgeResult> {
   const { log } = options;
   const accountDir = join(options.jetstreamDir, account);
-  if (!(await exists(accountDir))) {
+  if (!(await pathExists(accountDir, { followSymlinks: false }))) {
     return { account, purged: true, reason: `no JetStream data (${accountDir} is not there)` };
   }
 
@@ -175,19 +176,9 @@ async function requestPurge(
 async function waitUntilGone(path: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
-    if (!(await exists(path))) return true;
+    if (!(await pathExists(path, { followSymlinks: false }))) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, VERIFY_INTERVAL_MS));
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
   }
 }
 

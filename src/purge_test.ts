@@ -3,60 +3,19 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createAccount } from "@nats-io/nkeys";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { pushClaims } from "./claims.ts";
-import { createLogger, type Logger, silentLogger } from "./log.ts";
+import { silentLogger } from "./log.ts";
+import { pathExists } from "./path_exists.ts";
 import { ACCOUNT_PURGE_SUBJECT_PREFIX, purgeAccount } from "./purge.ts";
+import { createStream, streamMessages } from "../tests/_helpers/jetstream.ts";
 import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
+import { captureLog } from "../tests/_helpers/log_capture.ts";
 import { connectWithCreds } from "../tests/_helpers/nats_client.ts";
 import { startNatsServer } from "../tests/_helpers/nats_server.ts";
 import { tempSetup } from "../tests/_helpers/setup.ts";
 
-interface LogEntry {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-function captureLog(): { log: Logger; entries: LogEntry[] } {
-  const entries: LogEntry[] = [];
-  const log = createLogger({
-    level: "debug",
-    format: "json",
-    write: (line) => entries.push(JSON.parse(line)),
-  });
-  return { log, entries };
-}
-
-/** Creates a file stream `name` with `count` messages in the user's account. */
-async function addStream(nc: NatsConnection, name: string, count: number): Promise<void> {
-  const config = { name, subjects: [`${name}.>`], storage: "file" };
-  const created = (await nc.request(`$JS.API.STREAM.CREATE.${name}`, JSON.stringify(config), {
-    timeout: 5000,
-  })).json<{ error?: unknown }>();
-  assert.equal(created.error, undefined, JSON.stringify(created.error));
-  for (let i = 0; i < count; i++) {
-    await nc.request(`${name}.${i}`, `message ${i}`, { timeout: 5000 });
-  }
-}
-
-async function streamMessages(nc: NatsConnection, name: string): Promise<number> {
-  const info = (await nc.request(`$JS.API.STREAM.INFO.${name}`, "", { timeout: 5000 })).json<
-    { state?: { messages: number }; error?: unknown }
-  >();
-  assert.ok(info.state, JSON.stringify(info.error));
-  return info.state.messages;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
+/** Looks at a path as purgeAccount does: a symlink is there, whatever it points to. */
+const exists = (path: string) => pathExists(path, { followSymlinks: false });
 
 Deno.test("purgeAccount against a real server", async (t) => {
   await using setup = await tempSetup();
@@ -71,7 +30,7 @@ Deno.test("purgeAccount against a real server", async (t) => {
   });
   await sys.flush();
   try {
-    await addStream(demo, "KEEP", 3);
+    await createStream(demo, "KEEP", 3);
 
     await t.step("an account's data is purged and verified; others stay intact", async () => {
       const { log } = captureLog();
@@ -86,7 +45,7 @@ Deno.test("purgeAccount against a real server", async (t) => {
         (await makeUser(victim, { name: "v" })).creds,
       );
       try {
-        await addStream(victimUser, "GONE", 2);
+        await createStream(victimUser, "GONE", 2);
       } finally {
         await victimUser.close();
       }

@@ -2,6 +2,8 @@
  * Waiting for a file that a volume mount may deliver late (the server config on a slow kubelet).
  */
 
+import { pathExists } from "./path_exists.ts";
+
 export interface WaitOptions {
   timeoutMs: number;
   intervalMs?: number;
@@ -17,21 +19,11 @@ export async function waitForFile(path: string, options: WaitOptions): Promise<b
   const deadline = Date.now() + options.timeoutMs;
   const interval = options.intervalMs ?? 100;
   while (!options.signal?.aborted) {
-    if (await exists(path)) return true;
+    if (await pathExists(path)) return true;
     if (Date.now() >= deadline) return false;
     await delay(Math.min(interval, Math.max(0, deadline - Date.now())), options.signal);
   }
   return false;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
 }
 
 function delay(ms: number, signal?: AbortSignal): Promise<void> {

@@ -8,6 +8,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { writeFileAtomic } from "../src/mirror.ts";
+import { pathExists } from "../src/path_exists.ts";
+import { createStream, streamMessages } from "./_helpers/jetstream.ts";
 import {
   type FixtureAccount,
   makeAccount,
@@ -21,37 +23,10 @@ import { runSupervisor, type SupervisorRun } from "./_helpers/supervisor.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** `$JS.API.INFO` as a user of the account: the JetStream limits the server enforces now. */
 async function maxStreams(nc: NatsConnection): Promise<number | undefined> {
   const reply = await nc.request("$JS.API.INFO", "", { timeout: 2000 });
   return (reply.json() as { limits?: { max_streams?: number } }).limits?.max_streams;
-}
-
-async function createStream(nc: NatsConnection, name: string, messages: number): Promise<void> {
-  const created = await nc.request(
-    `$JS.API.STREAM.CREATE.${name}`,
-    JSON.stringify({ name, subjects: [`${name.toLowerCase()}.>`], storage: "file" }),
-    { timeout: 5000 },
-  );
-  const body = created.json() as { error?: { description: string } };
-  if (body.error) throw new Error(`stream ${name}: ${body.error.description}`);
-  for (let i = 0; i < messages; i++) {
-    await nc.request(`${name.toLowerCase()}.m`, `message ${i}`, { timeout: 5000 });
-  }
-}
-
-async function streamMessages(nc: NatsConnection, name: string): Promise<number> {
-  const info = await nc.request(`$JS.API.STREAM.INFO.${name}`, "", { timeout: 5000 });
-  return (info.json() as { state: { messages: number } }).state.messages;
 }
 
 /** Puts an account's JWT into the mount and returns a connected user once the server knows it. */
@@ -68,7 +43,7 @@ async function addAccount(
   // A refused connect takes ~2 s to fail: wait for the mirror, then connect.
   await pollUntil(
     `${name}'s JWT in the resolver dir`,
-    () => exists(join(setup.jwtDir, `${account.pub}.jwt`)),
+    () => pathExists(join(setup.jwtDir, `${account.pub}.jwt`)),
   );
   const nc = await pollUntil(
     `a user of ${name} to connect`,
@@ -128,7 +103,7 @@ Deno.test("claims push, live delete and purge with a signing key and a short gra
         await closed;
         assert.ok(nc.isClosed());
         await run.waitForLine(/deleted accounts on the server accounts=1 failed=0/);
-        assert.ok(await exists(join(setup.jwtDir, `${account.pub}.jwt.deleted`)));
+        assert.ok(await pathExists(join(setup.jwtDir, `${account.pub}.jwt.deleted`)));
       },
     );
 
@@ -138,19 +113,19 @@ Deno.test("claims push, live delete and purge with a signing key and a short gra
         const { account, nc } = await addAccount(setup, "victim");
         await createStream(nc, "GONE", 2);
         await nc.close();
-        assert.ok(await exists(accountDir(setup, account)));
+        assert.ok(await pathExists(accountDir(setup, account)));
         const from = run.lines.length;
         await removeFromMount(setup, account);
         await run.waitForLine(/its data is purged when the/, { from });
         assert.ok(
-          await exists(accountDir(setup, account)),
+          await pathExists(accountDir(setup, account)),
           "nothing is purged before the grace ends",
         );
         await pollUntil(
           "the victim's store dir to go",
-          async () => !(await exists(accountDir(setup, account))),
+          async () => !(await pathExists(accountDir(setup, account))),
         );
-        assert.ok(await exists(accountDir(setup, setup.demo)));
+        assert.ok(await pathExists(accountDir(setup, setup.demo)));
         assert.equal(await streamMessages(demo, "KEEP"), 3);
       },
     );
@@ -163,7 +138,7 @@ Deno.test("claims push, live delete and purge with a signing key and a short gra
       await run.waitForLine(new RegExp(`mounted JWT ${forged.pub}\\.jwt rejected: issuer`), {
         from,
       });
-      assert.equal(await exists(join(setup.jwtDir, `${forged.pub}.jwt`)), false);
+      assert.equal(await pathExists(join(setup.jwtDir, `${forged.pub}.jwt`)), false);
       assert.equal(run.lines.slice(from).filter((l) => PUSHED.test(l)).length, 0);
     });
 
@@ -180,7 +155,7 @@ Deno.test("claims push, live delete and purge with a signing key and a short gra
         await run.waitForLine(new RegExp(`purged the JetStream data of account ${account.pub}`), {
           from,
         });
-        assert.ok(await exists(sysDir));
+        assert.ok(await pathExists(sysDir));
         assert.doesNotMatch(
           run.lines.slice(from).join("\n"),
           new RegExp(`purg\\w+ .*${setup.system.pub}`),
@@ -205,7 +180,7 @@ Deno.test("a dry run logs what it would purge and purges nothing", async () => {
   await run.waitForLine(
     new RegExp(`purge dry run: would purge the JetStream data of account ${account.pub}`),
   );
-  assert.ok(await exists(accountDir(setup, account)));
+  assert.ok(await pathExists(accountDir(setup, account)));
 });
 
 Deno.test("removing more accounts with data than the maximum refuses the whole run", async () => {
@@ -223,7 +198,7 @@ Deno.test("removing more accounts with data than the maximum refuses the whole r
   }
   for (const account of removed) await removeFromMount(setup, account);
   await run.waitForLine(/POT_NATS_PURGE_MAX/);
-  for (const account of removed) assert.ok(await exists(accountDir(setup, account)));
+  for (const account of removed) assert.ok(await pathExists(accountDir(setup, account)));
   assert.equal(run.count(/purged the JetStream data/), 0);
 });
 
@@ -243,7 +218,7 @@ Deno.test("an empty mount and resolver at start with data on disk purges nothing
   }
   await using run = await startWith(setup, { POT_NATS_PURGE_GRACE_SECONDS: "0" });
   await run.waitForLine(/refus|no accounts|fault/i);
-  assert.ok(await exists(accountDir(setup, setup.demo)));
+  assert.ok(await pathExists(accountDir(setup, setup.demo)));
   assert.equal(run.count(/purged the JetStream data/), 0);
 });
 

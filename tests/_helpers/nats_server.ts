@@ -10,6 +10,7 @@
 import { dirname, join } from "node:path";
 import type { DevSetup } from "../../scripts/dev_setup.ts";
 import { pollUntil } from "./poll.ts";
+import { collectLines, trySignal } from "./process_output.ts";
 
 export interface NatsServerRun extends AsyncDisposable {
   readonly process: Deno.ChildProcess;
@@ -62,7 +63,10 @@ export async function startNatsServer(
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const readers = Promise.all([collect(process.stdout, lines), collect(process.stderr, lines)]);
+  const readers = Promise.all([
+    collectLines(process.stdout, lines),
+    collectLines(process.stderr, lines),
+  ]);
   let exited = false;
   const status = process.status.then(async (status) => {
     exited = true;
@@ -121,22 +125,4 @@ export async function startNatsServer(
     );
   }
   return run;
-}
-
-function trySignal(send: () => void): void {
-  try {
-    send();
-  } catch {
-    // Already gone: nothing to stop.
-  }
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
-  let partial = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (partial + chunk).split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  }
-  if (partial) lines.push(partial);
 }

@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { REPO_ROOT } from "../../scripts/nats_server.ts";
 import { pollUntil } from "./poll.ts";
+import { collectLines, trySignal } from "./process_output.ts";
 
 /** Variables a Deno child needs to find its cache; everything else comes from the test. */
 const PASSED_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
@@ -56,7 +57,10 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const readers = Promise.all([collect(process.stdout, lines), collect(process.stderr, lines)]);
+  const readers = Promise.all([
+    collectLines(process.stdout, lines),
+    collectLines(process.stderr, lines),
+  ]);
   // Settles once the process has exited AND all its output has been read, so a test that awaits
   // the status can assert on every line.
   const status = Promise.all([process.status, readers]).then(([status]) => status);
@@ -99,24 +103,6 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     },
   };
   return run;
-}
-
-function trySignal(send: () => void): void {
-  try {
-    send();
-  } catch {
-    // Already gone: nothing to stop.
-  }
-}
-
-async function collect(stream: ReadableStream<Uint8Array>, lines: string[]): Promise<void> {
-  let partial = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (partial + chunk).split("\n");
-    partial = parts.pop() ?? "";
-    lines.push(...parts);
-  }
-  if (partial) lines.push(partial);
 }
 
 function tail(lines: readonly string[]): string {
