@@ -27,12 +27,12 @@ if (import.meta.main) {
   const rel = (path: string) => path.replace(REPO_ROOT, "");
   console.log(`
 pot-nats demo: setup in ${rel(setup.dir)}/ (operator mode, full resolver, JetStream)
-  clients:  ${setup.clientUrl}   (demo user creds: ${rel(setup.credsDir)}/demo.creds)
+  clients:  ${setup.clientUrl}   (demo user creds: ${rel(setup.usersDir)}/demo.creds)
   monitor:  http://127.0.0.1:${DEMO_MONITOR_PORT}/varz
   mount:    ${rel(setup.mountDir)}/   resolver dir: ${rel(setup.jwtDir)}/
 
 Try it (another terminal, from the repo):
-  nats --creds .demo/creds/demo.creds -s ${setup.clientUrl} pub hello world   # with the nats CLI
+  nats --creds .demo/users/demo.creds -s ${setup.clientUrl} pub hello world   # with the nats CLI
   deno run -A scripts/demo_client.ts                 # or: publish+receive as the demo user
   deno run -A scripts/demo_account.ts add orders     # a new account appears in the mount
   deno run -A scripts/demo_client.ts orders          # ...and its user can connect

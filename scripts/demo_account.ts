@@ -1,6 +1,6 @@
 /**
  * Adds or removes an account in the demo's JWT mount, as an operator's tooling would:
- *   deno run -A scripts/demo_account.ts add <name>     (JWT into the mount, creds into .demo/creds)
+ *   deno run -A scripts/demo_account.ts add <name>     (JWT into the mount, user creds into .demo/users)
  *   deno run -A scripts/demo_account.ts remove <name>
  *   deno run -A scripts/demo_account.ts list
  */
@@ -32,13 +32,13 @@ async function addAccount(name: string): Promise<void> {
     signer: setup.operator.signingKey!.kp,
   });
   const user = await makeUser(account, { name: `${name}-user` });
-  await writeFileAtomic(join(setup.credsDir, `${name}.creds`), user.creds);
+  await writeFileAtomic(join(setup.usersDir, `${name}.creds`), user.creds);
   registry[name] = account.seed;
   await writeFileAtomic(REGISTRY, JSON.stringify(registry, null, 2));
   await writeFileAtomic(join(setup.mountDir, `${account.pub}.jwt`), account.jwt + "\n", {
     mode: 0o644,
   });
-  console.log(`added account ${name} (${account.pub}); user creds: .demo/creds/${name}.creds`);
+  console.log(`added account ${name} (${account.pub}); user creds: .demo/users/${name}.creds`);
 }
 
 async function removeAccount(name: string): Promise<void> {

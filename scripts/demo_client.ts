@@ -8,7 +8,7 @@ import { connectWithCreds } from "../tests/_helpers/nats_client.ts";
 import { DEMO_CLIENT_PORT, DEMO_DIR } from "./demo.ts";
 
 const account = Deno.args[0] ?? "demo";
-const creds = await Deno.readTextFile(join(DEMO_DIR, "creds", `${account}.creds`));
+const creds = await Deno.readTextFile(join(DEMO_DIR, "users", `${account}.creds`));
 const nc = await connectWithCreds(`nats://127.0.0.1:${DEMO_CLIENT_PORT}`, creds);
 const sub = nc.subscribe("demo.hello", { max: 1 });
 nc.publish("demo.hello", `hello from ${account}`);

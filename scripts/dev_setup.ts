@@ -37,6 +37,8 @@ export interface DevSetup {
   mountDir: string;
   jwtDir: string;
   credsDir: string;
+  /** Client users' creds (not watched: the creds dir is the server's). */
+  usersDir: string;
   sslDir: string;
   storeDir: string;
   clientUrl: string;
@@ -106,6 +108,7 @@ async function buildSetup(
     mountDir: join(dir, "jwt-mount"),
     jwtDir: join(dir, "jwt"),
     credsDir: join(dir, "creds"),
+    usersDir: join(dir, "users"),
     sslDir: join(dir, "certs"),
     storeDir: join(dir, "data"),
   };
@@ -180,7 +183,8 @@ export function accountsConfigText(setup: DevSetup): string {
 }
 
 async function writeSetup(setup: DevSetup): Promise<void> {
-  for (const dir of [setup.mountDir, setup.jwtDir, setup.credsDir, setup.sslDir, setup.storeDir]) {
+  const dirs = [setup.mountDir, setup.jwtDir, setup.credsDir, setup.usersDir, setup.sslDir];
+  for (const dir of [...dirs, setup.storeDir]) {
     await Deno.mkdir(dir, { recursive: true });
   }
   await Deno.mkdir(join(setup.dir, "config"), { recursive: true });
@@ -188,7 +192,7 @@ async function writeSetup(setup: DevSetup): Promise<void> {
   await Deno.writeTextFile(setup.accountsPath, accountsConfigText(setup));
   await Deno.writeTextFile(join(setup.mountDir, `${setup.demo.pub}.jwt`), setup.demo.jwt + "\n");
   await Deno.writeTextFile(join(setup.credsDir, "sys.creds"), setup.sysUser.creds, { mode: 0o600 });
-  await Deno.writeTextFile(join(setup.credsDir, "demo.creds"), setup.demoUser.creds, {
+  await Deno.writeTextFile(join(setup.usersDir, "demo.creds"), setup.demoUser.creds, {
     mode: 0o600,
   });
   const keys: SavedKeys = {
