@@ -31,8 +31,8 @@ export interface AccountClaims {
 
 /** The outcome of {@linkcode checkAccountJwt}: the trimmed JWT and its claims, or why it was refused. */
 export type AccountCheck =
-  | { ok: true; jwt: string; claims: AccountClaims }
-  | { ok: false; reason: string };
+  | { ok: true; jwt: string; claims: AccountClaims; timeDependent?: boolean }
+  | { ok: false; reason: string; timeDependent?: boolean };
 
 /** JWT header algorithms: v2 signs `header.payload`, v1 signs only the payload. */
 const ALG_V2 = "ed25519-nkey";
@@ -163,18 +163,22 @@ export function checkAccountJwt(
 
   const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   const exp = claims.exp;
-  if (exp !== undefined && exp !== 0 && nowSeconds > exp) {
-    return { ok: false, reason: `expired at ${isoFromSeconds(exp)}` };
-  }
   const nbf = claims.nbf;
+  // The verdict of a JWT with a validity window changes with time alone: callers must not cache it.
+  const timeDependent = Boolean(exp) || Boolean(nbf);
+  if (exp !== undefined && exp !== 0 && nowSeconds > exp) {
+    return { ok: false, reason: `expired at ${isoFromSeconds(exp)}`, timeDependent };
+  }
   if (nbf !== undefined && nbf !== 0 && nowSeconds < nbf) {
-    return { ok: false, reason: `not valid before ${isoFromSeconds(nbf)}` };
+    return { ok: false, reason: `not valid before ${isoFromSeconds(nbf)}`, timeDependent };
   }
 
   const account: AccountClaims = { sub: claims.sub, iss: claims.iss, nats: claims.nats };
   if (claims.name !== undefined) account.name = claims.name;
   if (claims.iat !== undefined) account.iat = claims.iat;
-  return { ok: true, jwt, claims: account };
+  return timeDependent
+    ? { ok: true, jwt, claims: account, timeDependent }
+    : { ok: true, jwt, claims: account };
 }
 
 interface DecodedClaims {

@@ -61,6 +61,8 @@ export interface MirrorOutcome {
   changes: JwtChanges;
   /** Files that could not be written or removed; the next pass retries them. */
   failed: number;
+  /** JWTs refused only for their validity window (`nbf` ahead, `exp` past): time may change that. */
+  timeRejected: number;
 }
 
 export class JwtMirror {
@@ -101,9 +103,11 @@ export class JwtMirror {
       const level = protectedFiles.length > 0 ? "warn" : "debug";
       log[level](plan.refusedRemoval, { mount: mountDir, kept: protectedFiles.length });
     }
+    const timeRejected = entries.filter((e) => !e.check.ok && e.check.timeDependent).length;
     if (plan.write.length === 0 && plan.remove.length === 0) {
       log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
-      return { changes: { added: [], changed: [], removed: [], jwts: new Map() }, failed: 0 };
+      const changes = { added: [], changed: [], removed: [], jwts: new Map() };
+      return { changes, failed: 0, timeRejected };
     }
     if (plan.removed.length > 0 && this.#options.beforeRemove) {
       await this.#options.beforeRemove(plan.removed).catch((error) =>
@@ -134,7 +138,7 @@ export class JwtMirror {
       unchanged: plan.unchanged.length,
       failed: result.failed.length,
     });
-    return { changes, failed: result.failed.length };
+    return { changes, failed: result.failed.length, timeRejected };
   }
 
   /** Checks each file, reusing the result for a file whose content and trust are unchanged. */
@@ -149,7 +153,12 @@ export class JwtMirror {
         return cached.entry;
       }
       const entry = checkMountFile(file, trust);
-      if (text !== undefined) this.#checked.set(file.name, { text, trustKey, entry });
+      // A verdict that depends on the clock (exp/nbf) is checked again on every pass.
+      if (text !== undefined && !entry.check.timeDependent) {
+        this.#checked.set(file.name, { text, trustKey, entry });
+      } else {
+        this.#checked.delete(file.name);
+      }
       return entry;
     });
     for (const name of this.#checked.keys()) if (!seen.has(name)) this.#checked.delete(name);

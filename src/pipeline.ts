@@ -10,7 +10,7 @@
 
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
-import { type JwtChanges, JwtMirror } from "./jwt_mirror.ts";
+import { type JwtChanges, JwtMirror, type MirrorOutcome } from "./jwt_mirror.ts";
 import type { Logger } from "./log.ts";
 import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
 import { type Scan, scanAll } from "./scan.ts";
@@ -78,7 +78,7 @@ export class ChangePipeline implements Companion {
     for (const cause of CAUSES) if (cause !== "jwt") this.#markApplied(cause, scan);
     try {
       const outcome = await this.#mirror.apply(scan.mountFiles);
-      if (outcome.failed === 0) this.#markApplied("jwt", scan);
+      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
     } catch (error) {
       this.#options.log.error(`JWT mirror before start failed: ${(error as Error).message}`);
     }
@@ -193,11 +193,11 @@ export class ChangePipeline implements Companion {
     return false;
   }
 
-  /** Mirrors; the jwt digest counts as applied only when every write succeeded. */
+  /** Mirrors; the jwt digest counts as applied only once nothing is left to retry. */
   async #mirrorJwts(scan: Scan): Promise<JwtChanges | undefined> {
     try {
       const outcome = await this.#mirror.apply(scan.mountFiles);
-      if (outcome.failed === 0) this.#markApplied("jwt", scan);
+      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
       return outcome.changes;
     } catch (error) {
       this.#options.log.error(`JWT mirror failed: ${(error as Error).message}`, {
@@ -256,6 +256,15 @@ export class ChangePipeline implements Companion {
     if (changes.added.length + changes.changed.length + changes.removed.length === 0) return;
     await this.#options.onJwtChanges(changes);
   }
+}
+
+/**
+ * True when a mirror left nothing to retry. A failed write, or a JWT refused only for its validity
+ * window, keeps the mount "changed", so the next pass or re-scan looks again (a JWT whose `nbf` has
+ * passed is then mirrored without any file changing).
+ */
+function mirrorSettled(outcome: MirrorOutcome): boolean {
+  return outcome.failed === 0 && outcome.timeRejected === 0;
 }
 
 /** `/varz` `config_load_time`, or undefined when the monitor does not answer. */

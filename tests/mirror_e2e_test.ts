@@ -5,6 +5,7 @@
  * resolver dir never sees a partial file.
  */
 
+import { pathExists } from "../src/path_exists.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { makeAccount, makeOperator } from "./_helpers/jwt_fixtures.ts";
@@ -235,4 +236,21 @@ Deno.test("a mount dir that is the resolver dir is refused with exit 2", async (
       assert.equal(run.count(/nats-server started/), 0);
     });
   }
+});
+
+Deno.test("a JWT refused as not yet valid is mirrored once its nbf passes, with no file change", async () => {
+  await using setup = await tempSetup();
+  const nbf = Math.ceil(Date.now() / 1000) + 2;
+  const scheduled = await makeAccount(setup.operator, { name: "scheduled", nbf });
+  await Deno.writeTextFile(join(setup.mountDir, `${scheduled.pub}.jwt`), scheduled.jwt);
+  await using run = runSupervisor({
+    env: { ...setup.env, NATS_SYS_USER_CRED_PATH: "", POT_NATS_RESCAN_SECONDS: "1" },
+  });
+  await run.waitForLine(new RegExp(`${scheduled.pub}\\.jwt rejected: not valid before`));
+  const resolverFile = join(setup.jwtDir, `${scheduled.pub}.jwt`);
+  assert.equal(await pathExists(resolverFile), false);
+  await pollUntil("the scheduled JWT to be mirrored", () => pathExists(resolverFile), {
+    timeoutMs: 10_000,
+  });
+  assert.equal(await Deno.readTextFile(resolverFile), scheduled.jwt);
 });
