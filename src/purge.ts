@@ -17,7 +17,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
-import { pathExists } from "./path_exists.ts";
+import { hasJetStreamData } from "./jetstream_data.ts";
 
 export interface PurgeAccountOptions {
   /** `<store_dir>/jetstream`: the directory holding one directory per account. */
@@ -86,8 +86,8 @@ async function purgeChecked(
 ): Promise<PurgeResult> {
   const { log } = options;
   const accountDir = join(options.jetstreamDir, account);
-  if (!(await pathExists(accountDir, { followSymlinks: false }))) {
-    return { account, purged: true, reason: `no JetStream data (${accountDir} is not there)` };
+  if (!(await hasJetStreamData(accountDir))) {
+    return { account, purged: true, reason: `no JetStream data under ${accountDir}` };
   }
 
   const attempts = Math.max(1, options.attempts ?? DEFAULT_ATTEMPTS);
@@ -173,10 +173,11 @@ async function requestPurge(
   return { kind: "retry", problem: `unexpected reply: ${text.slice(0, 200)}` };
 }
 
+/** Waits until no JetStream data is left under `path` (see jetstream_data.ts for why not "gone"). */
 async function waitUntilGone(path: string, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
-    if (!(await pathExists(path, { followSymlinks: false }))) return true;
+    if (!(await hasJetStreamData(path))) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, VERIFY_INTERVAL_MS));
   }

@@ -120,7 +120,9 @@ Deno.test("purgeAccount against a real server", async (t) => {
     };
     const fakeAccountDir = async () => {
       const account = createAccount().getPublicKey();
-      await Deno.mkdir(join(jetstreamDir, account, "streams"), { recursive: true });
+      // Data is a file below the account's directory (an empty directory counts as purged).
+      await Deno.mkdir(join(jetstreamDir, account, "streams", "FAKE"), { recursive: true });
+      await Deno.writeTextFile(join(jetstreamDir, account, "streams", "FAKE", "meta.inf"), "{}");
       return account;
     };
     const fast = { jetstreamDir, timeoutMs: 200, retryDelayMs: 10, verifyTimeoutMs: 200 };
@@ -214,6 +216,7 @@ Deno.test("purgeAccount on a server without JetStream fails at once: no responde
   const jetstreamDir = join(setup.storeDir, "jetstream");
   const account = createAccount().getPublicKey();
   await Deno.mkdir(join(jetstreamDir, account), { recursive: true });
+  await Deno.writeTextFile(join(jetstreamDir, account, "meta.inf"), "{}");
   const sys = await connectWithCreds(server.url, setup.sysUser.creds);
   try {
     const result = await purgeAccount(sys, account, {

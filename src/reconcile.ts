@@ -17,6 +17,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
+import { hasJetStreamData } from "./jetstream_data.ts";
 import { purgeAccount, type PurgeAccountOptions, type PurgeResult } from "./purge.ts";
 import { planPurge, type PurgePlan } from "./purge_plan.ts";
 
@@ -250,12 +251,19 @@ export class PurgeReconciler implements AsyncDisposable {
   }
 }
 
-/** Names of the subdirectories of `dir`; none when it does not exist (no stream yet). */
+/**
+ * Names of the subdirectories of `dir`, leaving out account directories that hold no data (a
+ * cluster purge leaves an empty `<account>/streams/` behind); none when `dir` does not exist.
+ */
 async function listSubdirectories(dir: string): Promise<string[]> {
   const names: string[] = [];
   try {
     for await (const entry of Deno.readDir(dir)) {
-      if (entry.isDirectory) names.push(entry.name);
+      if (!entry.isDirectory) continue;
+      if (isAccountPublicKey(entry.name) && !(await hasJetStreamData(join(dir, entry.name)))) {
+        continue;
+      }
+      names.push(entry.name);
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return [];

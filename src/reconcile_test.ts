@@ -151,6 +151,7 @@ Deno.test("purge reconcile against a real server", async (t) => {
       const systemDir = join(jetstreamDir, setup.system.pub, "_js_");
       const foo = join(jetstreamDir, "foo");
       await Deno.mkdir(systemDir, { recursive: true });
+      await Deno.writeTextFile(join(systemDir, "meta.inf"), "{}");
       await Deno.mkdir(foo);
       const victim = await accountWithData("beside");
       await removeJwt(victim.pub);
