@@ -18,6 +18,10 @@ import type { Settings } from "./settings.ts";
 import type { Companion } from "./supervisor.ts";
 import { findStoreDir } from "./store_dir.ts";
 
+/** The admin connection's name, as the server's `/connz` shows it. */
+const ADMIN_CONNECTION_NAME = "pot-nats";
+/** Longest a stop waits for the server to drop the closed admin connection. */
+const SERVER_FORGETS_MS = 500;
 /** How long a failed push waits before it is tried again. */
 const PUSH_RETRY_MS = 15_000;
 /**
@@ -69,6 +73,7 @@ export class AdminJobs implements Companion {
     const connection = AdminConnection.start({
       url: settings.clientUrl,
       credsPath: settings.sysUserCredPath,
+      name: ADMIN_CONNECTION_NAME,
       log: this.#log,
       ...tlsOption(settings),
     });
@@ -151,9 +156,21 @@ export class AdminJobs implements Companion {
     while (this.#worker) await this.#worker;
   }
 
-  /** A stop has begun: close the connection before nats-server goes away. */
-  beforeStop(): void {
-    void this.close();
+  /**
+   * A stop has begun: close the connection before nats-server is signalled, and (with the monitor
+   * on) wait until the server no longer lists it: lame-duck mode counts the clients it sees when
+   * it starts, and a closing connection still counts for a few milliseconds.
+   */
+  async beforeStop(): Promise<void> {
+    this.#closing.abort();
+    if (!this.#connection) return;
+    await this.#connection.close();
+    const port = this.#settings.monitorPort;
+    if (port === 0) return;
+    const deadline = Date.now() + SERVER_FORGETS_MS;
+    while (Date.now() < deadline && await serverListsConnection(port, ADMIN_CONNECTION_NAME)) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   }
 
   /** Stops the jobs; closing the connection first makes in-flight requests fail at once. */
@@ -255,6 +272,19 @@ export class AdminJobs implements Companion {
       }
       this.#kick();
     }, PUSH_RETRY_MS);
+  }
+}
+
+/** Whether `/connz` on the monitor port lists a connection named `name`; false when unsure. */
+async function serverListsConnection(port: number, name: string): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/connz?limit=1024`, {
+      signal: AbortSignal.timeout(200),
+    });
+    const connz = await response.json() as { connections?: { name?: string }[] };
+    return (connz.connections ?? []).some((connection) => connection.name === name);
+  } catch {
+    return false; // the monitor is not answering: nothing to wait for
   }
 }
 

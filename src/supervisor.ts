@@ -10,14 +10,20 @@ import type { Settings } from "./settings.ts";
 import { decideSignal } from "./signals.ts";
 import { waitForFile } from "./wait_for_file.ts";
 
+/** Longest a stop waits for the companions to let go of their connections to nats-server. */
+const RELEASE_MS = 1000;
+
 /** What runs beside nats-server: the change pipeline and the admin jobs. */
 export interface Companion {
   /** Runs before nats-server starts (e.g. the first JWT mirror). */
   beforeStart?(): Promise<void>;
   /** Runs once nats-server has been spawned; may use the server for reloads and restarts. */
   start?(server: ServerProcess): void | Promise<void>;
-  /** A stop has begun (nats-server is about to exit): let go of connections to it. */
-  beforeStop?(): void;
+  /**
+   * A stop has begun: let go of connections to nats-server before it is signalled (our own
+   * connection is a client too, and lame-duck mode waits while clients are connected).
+   */
+  beforeStop?(): void | Promise<void>;
   /** Stops everything it started; called once nats-server has exited for good. */
   close?(): Promise<void>;
 }
@@ -31,8 +37,8 @@ export function combine(...companions: Companion[]): Companion {
     async start(server) {
       for (const companion of companions) await companion.start?.(server);
     },
-    beforeStop() {
-      for (const companion of companions) companion.beforeStop?.();
+    async beforeStop() {
+      await Promise.all(companions.map((companion) => companion.beforeStop?.()));
     },
     async close() {
       for (const companion of companions) await companion.close?.();
@@ -68,19 +74,34 @@ export class Supervisor {
   onSignal(signal: Deno.Signal): void {
     const { settings, log } = this.#options;
     const server = this.#server;
-    const action = decideSignal(signal, {
-      lameDuck: settings.lameDuck,
-      stopping: server?.stopping ?? this.#stopRequested.signal.aborted,
-    });
+    const stopping = this.#stopRequested.signal.aborted;
+    const action = decideSignal(signal, { lameDuck: settings.lameDuck, stopping });
     if (action.kind === "forward") {
       if (server?.signal(action.send)) log.info(`passed ${signal} on to nats-server`);
       else log.warn(`received ${signal} while nats-server is not running; ignored`);
       return;
     }
     log.info(`received ${signal}; stopping nats-server with ${action.send}`);
-    if (!this.#stopRequested.signal.aborted) this.#options.companion?.beforeStop?.();
+    if (stopping) {
+      server?.stop(action.send);
+      return;
+    }
     this.#stopRequested.abort();
-    server?.stop(action.send);
+    void this.#releaseThenStop(action.send);
+  }
+
+  /** Lets go of our own connections (at most RELEASE_MS), then stops nats-server. */
+  async #releaseThenStop(send: Deno.Signal): Promise<void> {
+    const released = Promise.resolve(this.#options.companion?.beforeStop?.()).catch((error) =>
+      this.#options.log.warn("closing the admin connection before the stop failed", { error })
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      released,
+      new Promise((resolve) => timer = setTimeout(resolve, RELEASE_MS)),
+    ]);
+    clearTimeout(timer);
+    this.#server?.stop(send);
   }
 
   /**

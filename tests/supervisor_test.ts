@@ -179,7 +179,9 @@ Deno.test("lame duck on: SIGTERM enters lame-duck mode", async (t) => {
 
   await t.step("with no clients, nats-server leaves at once and the exit is 0", async () => {
     await using run = runSupervisor({ env });
-    await run.waitForLine(READY);
+    // The supervisor's own admin connection is up: it must let go before lame-duck mode starts,
+    // or nats-server waits out its grace period for it and the stop deadline kills it.
+    await run.waitForLine(/pushed account JWTs/);
     run.signal("SIGTERM");
     await run.waitForLine(/stopping nats-server with SIGUSR2/);
     await run.waitForLine(/[Ll]ame [Dd]uck [Mm]ode/);
