@@ -179,6 +179,7 @@ export class AdminJobs implements Companion {
     if (this.#retryTimer !== undefined) clearTimeout(this.#retryTimer);
     this.#reconciler?.close();
     await this.#connection?.close();
+    // The worker logs its own failures (see #kick); here only its end matters.
     await this.#worker?.catch(() => {});
   }
 
@@ -305,7 +306,7 @@ function tlsOption(settings: Settings): { tls?: { ca?: string; cert?: string; ke
       try {
         return Deno.statSync(path).isFile;
       } catch {
-        return false;
+        return false; // a default file that is missing or unreadable is simply not used
       }
     },
   });
