@@ -95,6 +95,13 @@ export class JwtMirror {
         kept: rejected.keptPrevious ? "the previously mirrored version" : "nothing (not mirrored)",
       });
     }
+    for (const kept of plan.newerInResolver) {
+      log.warn(`mounted JWT ${kept.name} is older than the server's copy; keeping the newer one`, {
+        mount_iat: kept.mountIat,
+        resolver_iat: kept.resolverIat,
+        hint: "a cluster peer pushed a newer JWT; this node's mount has not caught up yet",
+      });
+    }
     if (plan.refusedRemoval) {
       // Loud only when the refusal protects something: account JWTs an empty mount would remove.
       const protectedFiles = [...resolverFiles.keys()].filter((name) =>

@@ -39,6 +39,13 @@ export interface MirrorPlan {
   changed: string[];
   /** Account public keys whose JWT is removed (for the claims-delete hook). */
   removed: string[];
+  /**
+   * Valid mounted JWTs older (by `iat`) than the resolver's copy: not written, not pushed. In a
+   * cluster a peer may have pushed a newer JWT while this node's mount is still catching up;
+   * writing (and then pushing) the older one would roll the whole cluster back, and nats-server
+   * accepts an older JWT with a 200 and breaks the account at its next restart.
+   */
+  newerInResolver: { name: string; mountIat: number; resolverIat: number }[];
   /** Set when the mount holds no `*.jwt` file at all: then nothing is removed, and this says why. */
   refusedRemoval?: string;
 }
@@ -73,6 +80,7 @@ export function planMirror(
     added: [],
     changed: [],
     removed: [],
+    newerInResolver: [],
   };
 
   const mounted = new Set<string>();
@@ -83,6 +91,12 @@ export function planMirror(
       plan.rejected.push({ name, reason: check.reason, keptPrevious: previous !== undefined });
     } else if (previous === check.jwt) {
       plan.unchanged.push(name);
+    } else if (isOlder(check.claims.iat, issuedAt(previous))) {
+      plan.newerInResolver.push({
+        name,
+        mountIat: check.claims.iat ?? 0,
+        resolverIat: issuedAt(previous)!,
+      });
     } else {
       plan.write.push({ name, jwt: check.jwt });
       (previous === undefined ? plan.added : plan.changed).push(check.claims.sub);
@@ -110,6 +124,24 @@ export function planMirror(
     plan.removed.push(pub);
   }
   return plan;
+}
+
+/** True when the mounted JWT's `iat` is known and strictly older than the resolver copy's. */
+function isOlder(mountIat: number | undefined, resolverIat: number | undefined): boolean {
+  return mountIat !== undefined && resolverIat !== undefined && mountIat < resolverIat;
+}
+
+/** The `iat` claim of a JWT's payload, or undefined when it cannot be read (then the mount wins). */
+export function issuedAt(jwt: string | undefined): number | undefined {
+  const payload = jwt?.trim().split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
+    const iat = (JSON.parse(json) as { iat?: unknown }).iat;
+    return typeof iat === "number" ? iat : undefined;
+  } catch {
+    return undefined; // not a readable JWT: nothing to compare, so the mounted one is written
+  }
 }
 
 function byName(a: MountEntry, b: MountEntry): number {

@@ -30,6 +30,7 @@ function emptyPlan(): MirrorPlan {
     added: [],
     changed: [],
     removed: [],
+    newerInResolver: [],
   };
 }
 
@@ -255,5 +256,26 @@ Deno.test("planMirror", async (t) => {
     const before = JSON.stringify([mount, [...resolver]]);
     planMirror(mount, resolver);
     assert.equal(JSON.stringify([mount, [...resolver]]), before);
+  });
+
+  await t.step("never replaces a resolver JWT with an older (by iat) mounted one", () => {
+    const a = accountKey();
+    const jwtWithIat = (iat: number) =>
+      `${btoa('{"alg":"ed25519-nkey"}')}.${btoa(JSON.stringify({ iat, sub: a }))}.sig`;
+    const older = { ...valid(a, jwtWithIat(100)) };
+    if (older.check.ok) older.check.claims.iat = 100;
+    const plan = planMirror([older], new Map([[`${a}.jwt`, jwtWithIat(200)]]));
+    assert.deepEqual(plan, {
+      ...emptyPlan(),
+      newerInResolver: [{ name: `${a}.jwt`, mountIat: 100, resolverIat: 200 }],
+    });
+    const newer = { ...valid(a, jwtWithIat(300)) };
+    if (newer.check.ok) newer.check.claims.iat = 300;
+    const forward = planMirror([newer], new Map([[`${a}.jwt`, jwtWithIat(200)]]));
+    assert.deepEqual(forward.changed, [a], "a newer mounted JWT is written");
+    const sameSecond = { ...valid(a, jwtWithIat(200) + "x") };
+    if (sameSecond.check.ok) sameSecond.check.claims.iat = 200;
+    const tie = planMirror([sameSecond], new Map([[`${a}.jwt`, jwtWithIat(200)]]));
+    assert.deepEqual(tie.changed, [a], "an equal iat is not older: the mount wins");
   });
 });
