@@ -13,6 +13,9 @@ import { waitForFile } from "./wait_for_file.ts";
 /** Longest a stop waits for the companions to let go of their connections to nats-server. */
 const RELEASE_MS = 1000;
 
+/** Longest the companions' cleanup may hold up the exit after nats-server has exited. */
+const CLOSE_MS = 5000;
+
 /** What runs beside nats-server: the change pipeline and the admin jobs. */
 export interface Companion {
   /** Runs before nats-server starts (e.g. the first JWT mirror). */
@@ -90,6 +93,32 @@ export class Supervisor {
     void this.#releaseThenStop(action.send);
   }
 
+  /**
+   * Closes the companions, but never for longer than CLOSE_MS: once nats-server has exited, the
+   * supervisor exits with its status even if some cleanup hangs (as PID 1 it must never linger).
+   */
+  async #closeCompanion(): Promise<void> {
+    const { companion, log } = this.#options;
+    if (!companion?.close) return;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), CLOSE_MS);
+    });
+    const closed = companion.close().then(
+      () => "closed" as const,
+      (error) => {
+        log.error("shutting down the watchers and admin jobs failed", { error });
+        return "closed" as const;
+      },
+    );
+    if ((await Promise.race([closed, timedOut])) === "timeout") {
+      log.error(
+        `shutting down the watchers and admin jobs took over ${CLOSE_MS} ms; exiting anyway`,
+      );
+    }
+    clearTimeout(timer);
+  }
+
   /** Lets go of our own connections (at most RELEASE_MS), then stops nats-server. */
   async #releaseThenStop(send: Deno.Signal): Promise<void> {
     const released = Promise.resolve(this.#options.companion?.beforeStop?.()).catch((error) =>
@@ -140,7 +169,7 @@ export class Supervisor {
       await companion?.start?.(server);
       return await exited;
     } finally {
-      await companion?.close?.();
+      await this.#closeCompanion();
     }
   }
 
