@@ -11,6 +11,7 @@
 
 import { fromPublic } from "@nats-io/nkeys";
 import { verifyNkeySignature } from "./ed25519.ts";
+import { base64UrlDecode } from "./encoding.ts";
 
 /** The keys an account JWT may be issued by. */
 export interface Trust {
@@ -232,7 +233,7 @@ function decodeJwt(jwt: string): Decoded {
     }
   }
 
-  const signature = decodeBase64Url(signaturePart);
+  const signature = base64UrlDecode(signaturePart);
   if (signature === undefined) return fail("not a JWT: the signature is not base64url");
   const signed = alg === ALG_V2 ? `${headerPart}.${payloadPart}` : payloadPart;
   try {
@@ -268,7 +269,7 @@ function undecorate(text: string): string {
 }
 
 function parseJsonPart(part: string): unknown {
-  const bytes = decodeBase64Url(part);
+  const bytes = base64UrlDecode(part);
   if (bytes === undefined) return undefined;
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
@@ -276,16 +277,6 @@ function parseJsonPart(part: string): unknown {
     // Any decoding or syntax error means "not JSON"; the caller names the part.
     return undefined;
   }
-}
-
-/** Strict base64url (optional padding, as Go's jwt library tolerates on the signature). */
-function decodeBase64Url(part: string): Uint8Array | undefined {
-  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(part)) return undefined;
-  const unpadded = part.replace(/=+$/, "");
-  if (unpadded.length % 4 === 1) return undefined;
-  const base64 = unpadded.replaceAll("-", "+").replaceAll("_", "/");
-  const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
-  return Uint8Array.from(binary, (char) => char.charCodeAt(0));
 }
 
 function isoFromSeconds(seconds: number): string {

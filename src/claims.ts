@@ -17,6 +17,7 @@
 
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import { fromSeed, type KeyPair } from "@nats-io/nkeys";
+import { base32Encode, base64UrlEncode } from "./encoding.ts";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
 
@@ -164,11 +165,11 @@ export async function encodeDeleteRequest(
     nats: { accounts: [...accounts], type: "generic", version: 2 },
   };
   // Like the Go library: the ID is a hash of the claims without it.
-  claims.jti = base32(await sha256(JSON.stringify(claims)));
-  const header = base64Url(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
-  const payload = base64Url(JSON.stringify(claims));
+  claims.jti = base32Encode(await sha256(JSON.stringify(claims)));
+  const header = base64UrlEncode(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
+  const payload = base64UrlEncode(JSON.stringify(claims));
   const signature = kp.sign(new TextEncoder().encode(`${header}.${payload}`));
-  return `${header}.${payload}.${base64Url(signature)}`;
+  return `${header}.${payload}.${base64UrlEncode(signature)}`;
 }
 
 interface ClaimsRequest {
@@ -386,32 +387,6 @@ function operatorKeyPair(seed: string): KeyPair {
 
 async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
-
-const BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-
-/** RFC 4648 base32 without padding. */
-function base32(bytes: Uint8Array): string {
-  let out = "";
-  let buffer = 0;
-  let bits = 0;
-  for (const byte of bytes) {
-    buffer = ((buffer << 8) | byte) & 0xffff;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32_ALPHABET[(buffer >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32_ALPHABET[(buffer << (5 - bits)) & 31];
-  return out;
-}
-
-function base64Url(data: string | Uint8Array): string {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -7,8 +7,8 @@
 
 import { fromPublic } from "@nats-io/nkeys";
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
+import { base32Decode, base64UrlEncode } from "./encoding.ts";
 
-const BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const keyCache = new Map<string, KeyObject>();
 
 /**
@@ -33,36 +33,11 @@ function keyObject(publicKey: string): KeyObject {
     fromPublic(publicKey); // validates the alphabet, the role and the CRC; throws otherwise
     const raw = base32Decode(publicKey).subarray(1, 33);
     key = createPublicKey({
-      key: { kty: "OKP", crv: "Ed25519", x: base64Url(raw) },
+      key: { kty: "OKP", crv: "Ed25519", x: base64UrlEncode(raw) },
       format: "jwk",
     });
     if (keyCache.size > 1000) keyCache.clear();
     keyCache.set(publicKey, key);
   }
   return key;
-}
-
-export function base32Decode(text: string): Uint8Array {
-  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
-  let bits = 0;
-  let value = 0;
-  let index = 0;
-  for (const char of text) {
-    const digit = BASE32_ALPHABET.indexOf(char);
-    if (digit < 0) throw new TypeError(`not base32: ${char}`);
-    value = (value << 5) | digit;
-    bits += 5;
-    if (bits >= 8) {
-      out[index++] = (value >>> (bits - 8)) & 0xff;
-      bits -= 8;
-    }
-  }
-  return out;
-}
-
-function base64Url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
 }

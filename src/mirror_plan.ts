@@ -15,6 +15,7 @@
  */
 
 import { type AccountCheck, isAccountPublicKey } from "./account_jwt.ts";
+import { base64UrlDecode } from "./encoding.ts";
 
 /** A `*.jwt` file in the mount dir and the result of checking it. */
 export interface MountEntry {
@@ -135,9 +136,10 @@ function isOlder(mountIat: number | undefined, resolverIat: number | undefined):
 export function issuedAt(jwt: string | undefined): number | undefined {
   const payload = jwt?.trim().split(".")[1];
   if (!payload) return undefined;
+  const bytes = base64UrlDecode(payload);
+  if (!bytes) return undefined;
   try {
-    const json = atob(payload.replace(/-/g, "+").replace(/_/g, "/"));
-    const iat = (JSON.parse(json) as { iat?: unknown }).iat;
+    const iat = (JSON.parse(new TextDecoder().decode(bytes)) as { iat?: unknown }).iat;
     return typeof iat === "number" ? iat : undefined;
   } catch {
     return undefined; // not a readable JWT: nothing to compare, so the mounted one is written

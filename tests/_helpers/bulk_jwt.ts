@@ -6,10 +6,14 @@
  */
 
 import { createPrivateKey, randomBytes, sign } from "node:crypto";
-import { base32Decode } from "../../src/ed25519.ts";
+import {
+  base32Decode,
+  base32Encode,
+  base64UrlDecode,
+  base64UrlEncode,
+} from "../../src/encoding.ts";
 import { type FixtureOperator, makeAccount } from "./jwt_fixtures.ts";
 
-const BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const ACCOUNT_PREFIX = 0; // nkeys Prefix.Account: encodes to a leading 'A'
 
 export interface BulkAccount {
@@ -29,7 +33,7 @@ export async function makeAccounts(
     jetstream: options.jetstream ?? true,
   });
   const [headerPart, payloadPart] = template.jwt.split(".") as [string, string];
-  const claims = JSON.parse(new TextDecoder().decode(fromBase64Url(payloadPart)));
+  const claims = JSON.parse(new TextDecoder().decode(base64UrlDecode(payloadPart)!));
   const key = operatorSigningKey(operator);
   const accounts: BulkAccount[] = [];
   for (let i = 0; i < count; i++) {
@@ -37,10 +41,10 @@ export async function makeAccounts(
     const name = `${options.namePrefix ?? "bulk"}-${i}`;
     const payload = { ...claims, sub: pub, name, jti: randomJti() };
     const signed = `${headerPart}.${
-      toBase64Url(new TextEncoder().encode(JSON.stringify(payload)))
+      base64UrlEncode(new TextEncoder().encode(JSON.stringify(payload)))
     }`;
     const signature = sign(null, new TextEncoder().encode(signed), key);
-    accounts.push({ pub, name, jwt: `${signed}.${toBase64Url(signature)}` });
+    accounts.push({ pub, name, jwt: `${signed}.${base64UrlEncode(signature)}` });
   }
   return accounts;
 }
@@ -49,7 +53,7 @@ function operatorSigningKey(operator: FixtureOperator) {
   const seed = base32Decode(operator.seed).subarray(2, 34);
   const pub = base32Decode(operator.pub).subarray(1, 33);
   return createPrivateKey({
-    key: { kty: "OKP", crv: "Ed25519", d: toBase64Url(seed), x: toBase64Url(pub) },
+    key: { kty: "OKP", crv: "Ed25519", d: base64UrlEncode(seed), x: base64UrlEncode(pub) },
     format: "jwk",
   });
 }
@@ -72,33 +76,6 @@ function crc16(bytes: Uint8Array): number {
   return crc;
 }
 
-function base32Encode(bytes: Uint8Array): string {
-  let out = "";
-  let bits = 0;
-  let value = 0;
-  for (const byte of bytes) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32_ALPHABET[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32_ALPHABET[(value << (5 - bits)) & 31];
-  return out;
-}
-
 function randomJti(): string {
   return base32Encode(randomBytes(32)).slice(0, 52);
-}
-
-function toBase64Url(bytes: Uint8Array): string {
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
-
-function fromBase64Url(text: string): Uint8Array {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }

@@ -10,7 +10,7 @@
 import { dirname, join } from "node:path";
 import type { DevSetup } from "../../scripts/dev_setup.ts";
 import { pollUntil } from "./poll.ts";
-import { collectLines, trySignal } from "./process_output.ts";
+import { collectOutput, trySignal } from "./process_output.ts";
 
 export interface NatsServerRun extends AsyncDisposable {
   readonly process: Deno.ChildProcess;
@@ -62,11 +62,7 @@ export async function startNatsServer(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const lines: string[] = [];
-  const readers = Promise.all([
-    collectLines(process.stdout, lines),
-    collectLines(process.stderr, lines),
-  ]);
+  const { lines, done: readers } = collectOutput(process);
   let exited = false;
   const status = process.status.then(async (status) => {
     exited = true;

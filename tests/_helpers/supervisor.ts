@@ -7,13 +7,15 @@
 import { join } from "node:path";
 import { REPO_ROOT } from "../../scripts/nats_server.ts";
 import { pollUntil } from "./poll.ts";
-import { collectLines, trySignal } from "./process_output.ts";
+import { collectOutput, trySignal } from "./process_output.ts";
 
 /** Variables a Deno child needs to find its cache; everything else comes from the test. */
 const PASSED_THROUGH = ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "NO_COLOR"];
 
 export interface SupervisorRun extends AsyncDisposable {
   readonly process: Deno.ChildProcess;
+  /** True once the process has exited. */
+  readonly exited: boolean;
   /** Resolves after the process exited and its output was read to the end. */
   readonly status: Promise<Deno.CommandStatus>;
   /** Every line printed so far (the supervisor's and nats-server's, stdout and stderr). */
@@ -56,17 +58,18 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const lines: string[] = [];
-  const readers = Promise.all([
-    collectLines(process.stdout, lines),
-    collectLines(process.stderr, lines),
-  ]);
+  const { lines, done: readers } = collectOutput(process);
   // Settles once the process has exited AND all its output has been read, so a test that awaits
   // the status can assert on every line.
   const status = Promise.all([process.status, readers]).then(([status]) => status);
+  let exited = false;
+  process.status.then(() => exited = true);
 
   const run: SupervisorRun = {
     process,
+    get exited() {
+      return exited;
+    },
     status,
     lines,
     async waitForLine(pattern, { from = 0, timeoutMs = 15_000 } = {}) {
@@ -90,7 +93,6 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     signal: (signal) => process.kill(signal),
     transcript: () => lines.join("\n"),
     async [Symbol.asyncDispose]() {
-      const exited = await Promise.race([process.status.then(() => true), Promise.resolve(false)]);
       if (!exited) {
         trySignal(() => process.kill("SIGTERM"));
         const timer = setTimeout(() => trySignal(() => process.kill("SIGKILL")), 10_000);

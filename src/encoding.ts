@@ -1,0 +1,63 @@
+/**
+ * The two encodings nkeys and JWTs are made of: RFC 4648 base32 without padding (nkey public keys
+ * and seeds, JWT ids) and base64url (JWT parts). One implementation each, for runtime and tests.
+ */
+
+const BASE32_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/** RFC 4648 base32 without padding. */
+export function base32Encode(bytes: Uint8Array): string {
+  let out = "";
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = ((buffer << 8) | byte) & 0xffff;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32_ALPHABET[(buffer >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32_ALPHABET[(buffer << (5 - bits)) & 31];
+  return out;
+}
+
+/**
+ * Decodes RFC 4648 base32 without padding.
+ * @throws {TypeError} for a character outside the alphabet.
+ */
+export function base32Decode(text: string): Uint8Array {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let bits = 0;
+  let value = 0;
+  let index = 0;
+  for (const char of text) {
+    const digit = BASE32_ALPHABET.indexOf(char);
+    if (digit < 0) throw new TypeError(`not base32: ${char}`);
+    value = ((value << 5) | digit) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out[index++] = (value >>> (bits - 8)) & 0xff;
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+/** base64url without padding, of bytes or of a string's UTF-8. */
+export function base64UrlEncode(data: string | Uint8Array): string {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/** Strict base64url (optional padding, as Go's jwt library tolerates); undefined when invalid. */
+export function base64UrlDecode(text: string): Uint8Array | undefined {
+  if (!/^[A-Za-z0-9_-]*={0,2}$/.test(text)) return undefined;
+  const unpadded = text.replace(/=+$/, "");
+  if (unpadded.length % 4 === 1) return undefined;
+  const base64 = unpadded.replaceAll("-", "+").replaceAll("_", "/");
+  const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
+  return Uint8Array.from(binary, (char) => char.charCodeAt(0));
+}
