@@ -35,6 +35,8 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
     key: setup.demo.kp,
     limits: { subs: 7 },
   });
+  // The mount's version is issued after it (never older by iat: an older one would be kept out).
+  const demo = await makeAccount(setup.operator, { name: "demo", key: setup.demo.kp });
   await Deno.writeTextFile(resolverPath(demoFile), olderDemo.jwt, { mode: 0o600 });
   await Deno.remove(setup.mountDir, { recursive: true });
   await kubeletWrite(setup.mountDir, {});
@@ -74,15 +76,15 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
   });
 
   await t.step("a JWT with a trailing newline is mirrored trimmed, mode 0600", async () => {
-    const { line } = await swapMount({ [demoFile]: `${setup.demo.jwt}\n` }, MIRROR_APPLIED);
+    const { line } = await swapMount({ [demoFile]: `${demo.jwt}\n` }, MIRROR_APPLIED);
     assert.match(line, /added=0 changed=1 .*failed=0/);
-    assert.equal(await readResolver(demoFile), setup.demo.jwt);
+    assert.equal(await readResolver(demoFile), demo.jwt);
     assert.equal((await Deno.stat(resolverPath(demoFile))).mode! & 0o777, 0o600);
   });
 
   const other = await makeAccount(setup.operator, { name: "other", jetstream: false });
   const otherFile = `${other.pub}.jwt`;
-  const validMount = { [demoFile]: setup.demo.jwt, [otherFile]: `${other.jwt}\r\n` };
+  const validMount = { [demoFile]: demo.jwt, [otherFile]: `${other.jwt}\r\n` };
 
   await t.step("a JWT with CRLF is mirrored trimmed, mode 0600", async () => {
     const { line } = await swapMount(validMount, MIRROR_APPLIED);
@@ -92,7 +94,7 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
   });
 
   const foreignOperator = await makeOperator({ name: "foreign" });
-  const [header, payload, signature] = setup.demo.jwt.split(".") as [string, string, string];
+  const [header, payload, signature] = demo.jwt.split(".") as [string, string, string];
   const flipped = signature.startsWith("A") ? `B${signature.slice(1)}` : `A${signature.slice(1)}`;
   const invalid: [string, string, () => Promise<[string, string]>, RegExp][] = [
     [
@@ -104,7 +106,7 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
     [
       "a sub that is not the file's account (file named for another key)",
       otherFile,
-      () => Promise.resolve([otherFile, setup.demo.jwt]),
+      () => Promise.resolve([otherFile, demo.jwt]),
       new RegExp(`sub ${setup.demo.pub} does not match the file name ${otherFile}`),
     ],
     [
@@ -161,21 +163,28 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
     async () => {
       // Both back in the mount; both are still mirrored, so nothing is written.
       await swapMount(validMount, /JWT mirror: nothing to write unchanged=2/);
-      const { line } = await swapMount({ [demoFile]: setup.demo.jwt }, MIRROR_APPLIED);
+      const { line } = await swapMount({ [demoFile]: demo.jwt }, MIRROR_APPLIED);
       assert.match(line, /added=0 changed=0 removed=1 .*failed=0/);
       await assert.rejects(Deno.stat(resolverPath(otherFile)), Deno.errors.NotFound);
       assert.equal(await readResolver(`${setup.system.pub}.jwt`), setup.system.jwt);
-      assert.equal(await readResolver(demoFile), setup.demo.jwt);
+      assert.equal(await readResolver(demoFile), demo.jwt);
     },
   );
 
   await t.step("a reader of the resolver file never sees a partial file in 50 swaps", async () => {
-    const versions = await Promise.all(
-      [1, 2, 3, 4, 5].map((i) =>
-        makeAccount(setup.operator, { name: "demo", key: setup.demo.kp, limits: { subs: i } })
-      ),
-    );
-    const valid = new Set([setup.demo.jwt, ...versions.map((v) => v.jwt)]);
+    // Made one after another and swapped in that order, so no swap is older (by iat) than the
+    // one before it.
+    const versions = [];
+    for (let i = 1; i <= 50; i++) {
+      versions.push(
+        await makeAccount(setup.operator, {
+          name: "demo",
+          key: setup.demo.kp,
+          limits: { subs: i },
+        }),
+      );
+    }
+    const valid = new Set([demo.jwt, ...versions.map((v) => v.jwt)]);
     let reading = true;
     let reads = 0;
     const seen: string[] = [];
@@ -188,7 +197,7 @@ Deno.test("the JWT mirror through the supervisor: checks, keeps, trims, never te
     })();
     try {
       for (let i = 0; i < 50; i++) {
-        const version = versions[i % versions.length]!;
+        const version = versions[i]!;
         await kubeletWrite(setup.mountDir, { [demoFile]: `${version.jwt}\n` });
         await pollUntil(
           `swap ${i} mirrored`,
