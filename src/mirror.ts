@@ -113,8 +113,12 @@ export function readResolverDir(resolverDir: string): Map<string, string> {
   return files;
 }
 
-/** Sorted `*.jwt` names of a dir except directories, or undefined when the dir does not exist. */
-function listJwtNames(dir: string): string[] | undefined {
+/**
+ * Sorted `*.jwt` names of a dir (not dotfiles, not `*.jwt.deleted` tombstones, not directories);
+ * undefined when the dir does not exist. Only names: nothing is opened.
+ * @throws errors of listing the dir other than NotFound
+ */
+export function listJwtNames(dir: string): string[] | undefined {
   const names: string[] = [];
   try {
     for (const entry of Deno.readDirSync(dir)) {

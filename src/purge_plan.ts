@@ -1,11 +1,15 @@
 /**
  * Decides which accounts' JetStream data may be purged.
  *
- * An account is a candidate when its directory exists under `<store_dir>/jetstream/` but the
- * resolver dir holds no valid JWT for it. Purging is unrecoverable, so a candidate is purged only
+ * An account is a candidate when its directory under `<store_dir>/jetstream/` holds data but the
+ * account has no `<account>.jwt` in the mount (the truth) and none in the resolver dir (what the
+ * server serves): either alone is not enough, because a resolver file can go missing behind the
+ * supervisor's back (deleted by hand, or by a `$SYS.REQ.CLAIMS.DELETE` from a peer or an admin tool)
+ * while the account is still meant to exist. Purging is unrecoverable, so a candidate is purged only
  * after it has stayed a candidate for a grace period, and the whole run is refused (nothing purged,
  * with a reason for the operator) whenever the picture looks like a fault rather than a removal: an
- * empty resolver dir, or more accounts due at once than the limit allows.
+ * empty resolver dir, an empty or unreadable mount, or more accounts due at once than the limit
+ * allows.
  *
  * This module is pure: it reads nothing and deletes nothing. The caller persists `absentSince`
  * between runs and carries out `purge`.
@@ -17,8 +21,13 @@
 export interface PurgeInputs {
   /** Names of the subdirectories of `<store_dir>/jetstream/`. */
   storeDirNames: readonly string[];
-  /** Public keys of the accounts that have a valid JWT in the resolver dir. */
+  /** Public keys of the accounts that have a `<pub>.jwt` file in the resolver dir, valid or not. */
   resolverAccounts: ReadonlySet<string>;
+  /**
+   * Public keys of the accounts that have a `<pub>.jwt` file in the mount, valid or not; undefined
+   * when the mount could not be listed (then nothing is purged).
+   */
+  mountAccounts: ReadonlySet<string> | undefined;
   /** Public key of the system account; it is never purged. */
   systemAccount?: string;
   /** From the previous run's plan: account -> ms timestamp when it was first seen as a candidate. */
@@ -82,7 +91,16 @@ export function defaultPurgeMax(accountsWithData: number): number {
  * @throws {RangeError} when `now`, `graceMs` or `max` is out of range.
  */
 export function planPurge(inputs: PurgeInputs): PurgePlan {
-  const { resolverAccounts, systemAccount, now, graceMs, max, dryRun, isAccountKey } = inputs;
+  const {
+    resolverAccounts,
+    mountAccounts,
+    systemAccount,
+    now,
+    graceMs,
+    max,
+    dryRun,
+    isAccountKey,
+  } = inputs;
   if (!Number.isFinite(now)) throw new RangeError(`now must be a finite number, got ${now}`);
   if (!Number.isFinite(graceMs) || graceMs < 0) {
     throw new RangeError(`graceMs must be a non-negative number, got ${graceMs}`);
@@ -95,7 +113,7 @@ export function planPurge(inputs: PurgeInputs): PurgePlan {
   const ignored = names.filter((name) => !isAccountKey(name));
   const accountsWithData = names.filter((name) => isAccountKey(name));
   const candidates = accountsWithData.filter((account) =>
-    !resolverAccounts.has(account) && account !== systemAccount
+    !resolverAccounts.has(account) && !mountAccounts?.has(account) && account !== systemAccount
   );
   const limit = max ?? defaultPurgeMax(accountsWithData.length);
   const plan: PurgePlan = {
@@ -115,6 +133,20 @@ export function planPurge(inputs: PurgeInputs): PurgePlan {
       (resolverAccounts.size > 0 ? " other than the system account's" : "") +
       `, which looks like a fault (volume not mounted, JWTs failing validation), not a removal ` +
       `of every account; purging nothing and starting no grace timers for ` +
+      `${count(candidates.length, "account")} with JetStream data`;
+    return plan;
+  }
+  const mountHasUserAccounts = [...mountAccounts ?? []].some((account) =>
+    account !== systemAccount
+  );
+  if (!mountHasUserAccounts) {
+    plan.refused = `purge refused: ${
+      mountAccounts === undefined
+        ? "the mount could not be listed"
+        : "the mount holds no account JWTs" +
+          (mountAccounts.size > 0 ? " other than the system account's" : "")
+    }, which looks like a fault (volume not mounted, a broken render), not a removal of every ` +
+      `account; purging nothing and starting no grace timers for ` +
       `${count(candidates.length, "account")} with JetStream data`;
     return plan;
   }

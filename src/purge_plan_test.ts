@@ -20,10 +20,13 @@ const ERIN = key("ERIN");
 const NOW = 1_000_000_000;
 const HOUR = 3_600_000;
 
+/** Defaults; the mount holds what the resolver holds unless a case says otherwise. */
 function inputs(overrides: Partial<PurgeInputs> = {}): PurgeInputs {
+  const resolverAccounts = overrides.resolverAccounts ?? new Set([SYS, ALICE]);
   return {
     storeDirNames: [],
-    resolverAccounts: new Set([SYS, ALICE]),
+    resolverAccounts,
+    mountAccounts: "mountAccounts" in overrides ? overrides.mountAccounts : resolverAccounts,
     systemAccount: SYS,
     absentSince: new Map(),
     now: NOW,
@@ -152,6 +155,70 @@ Deno.test("planPurge refuses the whole run when the resolver dir holds no accoun
     assert.deepEqual(plan.wouldPurge, []);
     assert.deepEqual(plan.absentSince, new Map());
     assert.ok(plan.refused);
+  });
+});
+
+Deno.test("planPurge never touches an account that is in the mount", async (t) => {
+  await t.step("an account whose resolver file is gone but which is still mounted stays", () => {
+    // The reproduction of the data loss: C left the mount (a genuine removal), and B's resolver
+    // file vanished behind the supervisor's back (deleted, or tombstoned by CLAIMS.DELETE).
+    const plan = planPurge(inputs({
+      storeDirNames: [ALICE, BOB, CAROL],
+      resolverAccounts: new Set([SYS, ALICE]),
+      mountAccounts: new Set([SYS, ALICE, BOB]),
+      absentSince: new Map([[BOB, NOW - 10 * HOUR], [CAROL, NOW - 10 * HOUR]]),
+      max: 100,
+    }));
+    assert.deepEqual(plan.purge, [CAROL]);
+    assert.deepEqual([...plan.absentSince.keys()], [CAROL], "no timer for the mounted account");
+  });
+
+  await t.step("an account in the mount but not in the resolver starts no grace timer", () => {
+    const plan = planPurge(inputs({
+      storeDirNames: [ALICE, BOB],
+      resolverAccounts: new Set([SYS, ALICE]),
+      mountAccounts: new Set([SYS, ALICE, BOB]),
+    }));
+    assert.deepEqual(plan.waiting, []);
+    assert.deepEqual(plan.absentSince, new Map());
+  });
+
+  await t.step("an account in the resolver but not in the mount stays too", () => {
+    // A removal the mirror refused (too many at once) keeps the resolver file: no purge.
+    const plan = planPurge(inputs({
+      storeDirNames: [ALICE, BOB],
+      resolverAccounts: new Set([SYS, ALICE, BOB]),
+      mountAccounts: new Set([SYS, ALICE]),
+      graceMs: 0,
+    }));
+    assert.deepEqual(plan.purge, []);
+  });
+
+  await t.step("a mount that could not be listed refuses the run", () => {
+    const previous = new Map([[BOB, NOW - 10 * HOUR]]);
+    const plan = planPurge(inputs({
+      storeDirNames: [ALICE, BOB],
+      mountAccounts: undefined,
+      absentSince: previous,
+      graceMs: 0,
+    }));
+    assert.deepEqual(plan.purge, []);
+    assert.deepEqual(plan.absentSince, previous);
+    assert.match(plan.refused ?? "", /the mount could not be listed/);
+  });
+
+  await t.step("an empty mount, or one holding only the system account, refuses the run", () => {
+    for (const mountAccounts of [new Set<string>(), new Set([SYS])]) {
+      const plan = planPurge(inputs({
+        storeDirNames: [ALICE, BOB],
+        mountAccounts,
+        graceMs: 0,
+        max: 100,
+      }));
+      assert.deepEqual(plan.purge, []);
+      assert.deepEqual(plan.waiting, []);
+      assert.match(plan.refused ?? "", /the mount holds no account JWTs/);
+    }
   });
 });
 
@@ -458,6 +525,7 @@ Deno.test("planPurge keeps its safety invariants over many random inputs", () =>
     const input = inputs({
       storeDirNames: shuffle([...pick(pool, 0.6), ...pick(junk, 0.3)], random),
       resolverAccounts: new Set(random() < 0.1 ? [] : pick(pool, 0.4)),
+      mountAccounts: random() < 0.05 ? undefined : new Set(random() < 0.1 ? [] : pick(pool, 0.4)),
       systemAccount,
       absentSince,
       graceMs,
@@ -471,6 +539,8 @@ Deno.test("planPurge keeps its safety invariants over many random inputs", () =>
 
     for (const account of plan.purge) {
       assert.ok(!input.resolverAccounts.has(account), `purged a live account, ${context}`);
+      assert.ok(!input.mountAccounts?.has(account), `purged a mounted account, ${context}`);
+      assert.ok(input.mountAccounts !== undefined, `purged without a mount listing, ${context}`);
       assert.notEqual(account, systemAccount, `purged the system account, ${context}`);
       assert.ok(input.storeDirNames.includes(account), `purged an unknown name, ${context}`);
       assert.ok(isAccountKey(account), `purged a non-key, ${context}`);
@@ -498,13 +568,14 @@ Deno.test("planPurge keeps its safety invariants over many random inputs", () =>
       assert.ok(dueInMs > 0 && dueInMs <= graceMs, `bad dueInMs, ${context}`);
       assert.ok(!plan.purge.includes(account), context);
     }
-    if (plan.refused?.includes("resolver dir")) {
+    if (plan.refused?.includes("resolver dir") || plan.refused?.includes("the mount")) {
       assert.deepEqual(plan.absentSince, input.absentSince, `timers changed, ${context}`);
     } else {
       for (const [account, since] of plan.absentSince) {
         assert.ok(since <= NOW, `timer in the future, ${context}`);
         assert.notEqual(account, systemAccount, `timer for the system account, ${context}`);
         assert.ok(!input.resolverAccounts.has(account), `timer for a live account, ${context}`);
+        assert.ok(!input.mountAccounts?.has(account), `timer for a mounted account, ${context}`);
       }
     }
     assert.deepEqual(plan.purge, [...plan.purge].sort(), context);
@@ -519,6 +590,7 @@ function summary(input: PurgeInputs, plan: PurgePlan) {
   return {
     store: input.storeDirNames,
     resolver: [...input.resolverAccounts],
+    mount: input.mountAccounts && [...input.mountAccounts],
     system: input.systemAccount,
     absentSince: [...input.absentSince],
     graceMs: input.graceMs,

@@ -1,7 +1,11 @@
 /**
  * The purge reconcile run: compares the accounts that have JetStream data with the accounts that
- * have a JWT in the resolver dir, lets {@linkcode planPurge} decide, logs the plan one fact per
- * line, and purges what is due (each purge verified by {@linkcode purgeAccount}).
+ * have a JWT in the mount and in the resolver dir, lets {@linkcode planPurge} decide, logs the plan
+ * one fact per line, and purges what is due (each purge verified by {@linkcode purgeAccount}, and
+ * each account checked once more for a JWT in the mount or the resolver dir right before).
+ *
+ * A run that finds mounted accounts missing from the resolver dir reports them (`onDrift`), so the
+ * pipeline writes them back without waiting for the next re-scan.
  *
  * {@linkcode PurgeReconciler} owns the state between runs: when each candidate was first seen
  * without a JWT (`absentSince`, in memory: a supervisor restart starts every grace period again,
@@ -18,6 +22,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import type { Logger } from "./log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
+import { listJwtNames } from "./mirror.ts";
+import { pathExists } from "./path_exists.ts";
 import { purgeAccount, type PurgeAccountOptions, type PurgeResult } from "./purge.ts";
 import { planPurge, type PurgePlan } from "./purge_plan.ts";
 
@@ -30,6 +36,10 @@ export interface PurgeReconcilerOptions {
   dryRun: boolean;
   /** The full resolver's dir (`NATS_JWT_DIR`). */
   resolverDir: string;
+  /** The JWT mount (`NATS_JWT_MOUNT_DIR`): an account with a JWT file here is never purged. */
+  mountDir: string;
+  /** Called with the mounted accounts a run found without a JWT in the resolver dir. */
+  onDrift?: (accounts: string[]) => void;
   /** The system account's public key (never purged), or a function reading the current one. */
   systemAccount?: string | (() => string | undefined);
   /**
@@ -142,11 +152,23 @@ export class PurgeReconciler implements AsyncDisposable {
     let resolverAccounts: Set<string>;
     try {
       storeDirNames = await listSubdirectories(jetstreamDir);
-      resolverAccounts = await listResolverAccounts(this.#options.resolverDir);
+      resolverAccounts = accountsWithJwt(this.#options.resolverDir);
     } catch (error) {
       log.error("purge reconcile skipped: could not list a directory", { error });
       return { skipped: `could not list a directory: ${errorMessage(error)}`, results: [] };
     }
+    let mountAccounts: Set<string> | undefined;
+    try {
+      mountAccounts = accountsWithJwt(this.#options.mountDir);
+    } catch (error) {
+      // The plan refuses the run without a mount listing; say why here.
+      log.error("purge reconcile: could not list the JWT mount", {
+        mount: this.#options.mountDir,
+        error,
+      });
+    }
+    const drifted = [...mountAccounts ?? []].filter((account) => !resolverAccounts.has(account));
+    if (drifted.length > 0) this.#options.onDrift?.(drifted);
     if (!storeDirNames.some((name) => isAccountPublicKey(name))) {
       log.debug("purge reconcile: no account has JetStream data", { dir: jetstreamDir });
       this.#absentSince = new Map();
@@ -161,6 +183,7 @@ export class PurgeReconciler implements AsyncDisposable {
     const plan = planPurge({
       storeDirNames,
       resolverAccounts,
+      mountAccounts,
       ...(systemAccount !== undefined ? { systemAccount } : {}),
       absentSince: this.#absentSince,
       now,
@@ -194,6 +217,14 @@ export class PurgeReconciler implements AsyncDisposable {
     }
     for (const account of plan.purge) {
       if (this.#closed) break;
+      const seenIn = await this.#jwtReappeared(account);
+      if (seenIn) {
+        log.warn(`purge of account ${account} skipped: its JWT is in the ${seenIn} again`, {
+          account,
+        });
+        results.push({ account, purged: false, reason: `its JWT is in the ${seenIn}` });
+        continue;
+      }
       results.push(
         await purgeAccount(nc, account, {
           ...this.#options.purge,
@@ -204,6 +235,21 @@ export class PurgeReconciler implements AsyncDisposable {
       );
     }
     return { plan, results };
+  }
+
+  /**
+   * The last look before a purge: the plan was made from listings taken a moment ago, and a purge
+   * run may take seconds. A dangling symlink (a kubelet volume mid-update) counts as present.
+   */
+  async #jwtReappeared(account: string): Promise<"mount" | "resolver dir" | undefined> {
+    const name = `${account}${JWT_SUFFIX}`;
+    if (await pathExists(join(this.#options.mountDir, name), { followSymlinks: false })) {
+      return "mount";
+    }
+    if (await pathExists(join(this.#options.resolverDir, name), { followSymlinks: false })) {
+      return "resolver dir";
+    }
+    return undefined;
   }
 
   #logPlan(plan: PurgePlan, now: number, jetstreamDir: string): void {
@@ -273,22 +319,17 @@ async function listSubdirectories(dir: string): Promise<string[]> {
 }
 
 /**
- * The accounts with a `<pub>.jwt` file in the resolver dir, valid or not. A present but invalid
- * JWT counts as present on purpose: the server may still serve the account from it, and a broken
- * JWT (bad rotation, wrong signer) is a fault to fix, never a reason to destroy the account's data.
- * Tombstones of deleted accounts (`<pub>.jwt.deleted`) do not count. A missing dir is empty.
+ * The accounts with a `<pub>.jwt` file in `dir` (the resolver dir or the mount), valid or not. A
+ * present but invalid JWT counts as present on purpose: the server may still serve the account from
+ * it, and a broken JWT (bad rotation, wrong signer) is a fault to fix, never a reason to destroy the
+ * account's data. Tombstones of deleted accounts (`<pub>.jwt.deleted`) do not count. A missing dir
+ * is empty.
  */
-async function listResolverAccounts(resolverDir: string): Promise<Set<string>> {
+function accountsWithJwt(dir: string): Set<string> {
   const accounts = new Set<string>();
-  try {
-    for await (const entry of Deno.readDir(resolverDir)) {
-      if (entry.isDirectory || !entry.name.endsWith(JWT_SUFFIX)) continue;
-      const account = entry.name.slice(0, -JWT_SUFFIX.length);
-      if (isAccountPublicKey(account)) accounts.add(account);
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return accounts;
-    throw error;
+  for (const name of listJwtNames(dir) ?? []) {
+    const account = name.slice(0, -JWT_SUFFIX.length);
+    if (isAccountPublicKey(account)) accounts.add(account);
   }
   return accounts;
 }

@@ -59,6 +59,7 @@ Deno.test("purge reconcile against a real server", async (t) => {
       graceMs: 0,
       dryRun: false,
       resolverDir: setup.jwtDir,
+      mountDir: setup.mountDir,
       systemAccount: setup.system.pub,
       findStoreDir: () => Promise.resolve(setup.storeDir),
       connection: () => Promise.resolve(sys),
@@ -209,6 +210,27 @@ Deno.test("purge reconcile against a real server", async (t) => {
       assert.deepEqual(settled.plan?.purge, []);
       assert.ok(await exists(join(jetstreamDir, victim.pub)));
     });
+    await t.step(
+      "a mounted account whose resolver file is gone is kept and reported as drift",
+      async () => {
+        const mounted = await accountWithData("mounted");
+        await Deno.writeTextFile(join(setup.mountDir, `${mounted.pub}.jwt`), mounted.jwt);
+        await removeJwt(mounted.pub);
+        const drifted: string[][] = [];
+        purgeRequests.length = 0;
+        await using purge = reconciler({ onDrift: (accounts) => drifted.push(accounts) });
+        const report = await purge.run();
+        assert.equal(report.plan?.refused, undefined);
+        assert.deepEqual(report.plan?.purge, []);
+        assert.deepEqual(report.plan?.waiting, []);
+        assert.deepEqual(drifted, [[mounted.pub]]);
+        await sys.flush();
+        assert.deepEqual(purgeRequests, []);
+        assert.ok(await exists(join(jetstreamDir, mounted.pub)));
+        await Deno.remove(join(setup.mountDir, `${mounted.pub}.jwt`));
+        await Deno.writeTextFile(join(setup.jwtDir, `${mounted.pub}.jwt`), mounted.jwt);
+      },
+    );
   } finally {
     await demo.close();
     await sys.close();
@@ -225,6 +247,7 @@ Deno.test("purge runs never overlap; requests during a run make exactly one more
     graceMs: 0,
     dryRun: false,
     resolverDir: "/nonexistent",
+    mountDir: "/nonexistent",
     findStoreDir: async () => {
       runs++;
       active++;
