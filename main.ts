@@ -53,8 +53,10 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
   installTransportErrorGuard(log);
-  const adminJobs = new AdminJobs(settings, log);
-  const pipeline = new ChangePipeline({
+  const adminJobs = new AdminJobs(settings, log, {
+    onDrift: () => pipeline.requestDriftCheck(),
+  });
+  const pipeline: ChangePipeline = new ChangePipeline({
     settings,
     log,
     onJwtChanges: (changes) => adminJobs.onJwtChanges(changes),

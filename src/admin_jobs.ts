@@ -56,9 +56,20 @@ export class AdminJobs implements Companion {
   #lastFullCollect = -Infinity;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(settings: Settings, log: Logger) {
+  readonly #onDrift: ((accounts: string[]) => void) | undefined;
+
+  /**
+   * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
+   *   resolver dir (the pipeline then writes them back)
+   */
+  constructor(
+    settings: Settings,
+    log: Logger,
+    options: { onDrift?: (accounts: string[]) => void } = {},
+  ) {
     this.#settings = settings;
     this.#log = log;
+    this.#onDrift = options.onDrift;
   }
 
   /** Says what is off, or queues the first full push and reconcile. */
@@ -83,6 +94,8 @@ export class AdminJobs implements Companion {
       max: settings.purgeMax,
       dryRun: settings.purgeDryRun,
       resolverDir: settings.jwtDir,
+      mountDir: settings.jwtMountDir,
+      ...(this.#onDrift ? { onDrift: this.#onDrift } : {}),
       systemAccount: () => readServerTrust(settings.confPath).systemAccount,
       findStoreDir: async () =>
         (await findStoreDir({

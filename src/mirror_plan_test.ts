@@ -31,6 +31,7 @@ function emptyPlan(): MirrorPlan {
     changed: [],
     removed: [],
     newerInResolver: [],
+    repaired: [],
   };
 }
 
@@ -107,7 +108,7 @@ Deno.test("planMirror", async (t) => {
     const plan = planMirror([valid(a, "jwt-a")], resolver, { systemAccount: sys });
     assert.deepEqual(plan.remove, [`${orphan}.jwt`]);
     assert.deepEqual(plan.removed, [orphan]);
-    const withoutOption = planMirror([valid(a, "jwt-a")], resolver);
+    const withoutOption = planMirror([valid(a, "jwt-a")], resolver, { removeMax: 2 });
     assert.deepEqual(withoutOption.remove, [`${sys}.jwt`, `${orphan}.jwt`].sort());
   });
 
@@ -277,5 +278,87 @@ Deno.test("planMirror", async (t) => {
     if (sameSecond.check.ok) sameSecond.check.claims.iat = 200;
     const tie = planMirror([sameSecond], new Map([[`${a}.jwt`, jwtWithIat(200)]]));
     assert.deepEqual(tie.changed, [a], "an equal iat is not older: the mount wins");
+  });
+
+  await t.step("a mount holding only the system account's JWT removes nothing", () => {
+    const [sys, a, b] = Array.from({ length: 3 }, accountKey);
+    const resolver = new Map([[`${sys}.jwt`, "jwt-sys"], [`${a}.jwt`, "jwt-a"], [`${b}.jwt`, "b"]]);
+    const plan = planMirror([valid(sys!, "jwt-sys")], resolver, {
+      systemAccount: sys!,
+      removeMax: 100,
+    });
+    assert.deepEqual(plan.remove, []);
+    assert.deepEqual(plan.removed, []);
+    assert.match(
+      plan.refusedRemoval ?? "",
+      /the mount holds no account JWT other than the system account's: keeping all 3/,
+    );
+  });
+
+  await t.step("removing more accounts than half of the resolver's is refused", () => {
+    // A,B,C -> C: a broken render that lost most keys.
+    const [sys, a, b, c] = Array.from({ length: 4 }, accountKey);
+    const resolver = new Map([
+      [`${sys}.jwt`, "jwt-sys"],
+      [`${a}.jwt`, "jwt-a"],
+      [`${b}.jwt`, "jwt-b"],
+      [`${c}.jwt`, "jwt-c"],
+    ]);
+    const plan = planMirror([valid(c!, "jwt-c")], resolver, { systemAccount: sys! });
+    assert.deepEqual(plan.remove, []);
+    assert.deepEqual(plan.removed, []);
+    assert.deepEqual(plan.unchanged, [`${c}.jwt`]);
+    assert.match(
+      plan.refusedRemoval ?? "",
+      /2 accounts left the mount but at most 1 may be removed at once \(the default, half of the 3 account JWTs.*POT_NATS_REMOVE_MAX=2/,
+    );
+  });
+
+  await t.step("the removal limit: exactly at it removes, one over removes none", () => {
+    const accounts = Array.from({ length: 6 }, accountKey).sort();
+    const resolver = new Map(accounts.map((a) => [`${a}.jwt`, `jwt-${a}`]));
+    const keep = (n: number) => accounts.slice(n).map((a) => valid(a, `jwt-${a}`));
+    // Default: half of 6 = 3.
+    assert.deepEqual(planMirror(keep(3), resolver).removed, accounts.slice(0, 3));
+    assert.deepEqual(planMirror(keep(4), resolver).removed, []);
+    assert.match(planMirror(keep(4), resolver).refusedRemoval ?? "", /at most 3/);
+    // An explicit limit replaces the default; 0 refuses every removal.
+    assert.deepEqual(planMirror(keep(4), resolver, { removeMax: 4 }).removed, accounts.slice(0, 4));
+    assert.match(
+      planMirror(keep(1), resolver, { removeMax: 0 }).refusedRemoval ?? "",
+      /at most 0 .*set by POT_NATS_REMOVE_MAX/,
+    );
+    // A single account of two can always go (the limit is at least 1).
+    const [first, second] = accounts as [string, string];
+    const two = new Map([[`${first}.jwt`, "jwt-1"], [`${second}.jwt`, "jwt-2"]]);
+    assert.deepEqual(planMirror([valid(second, "jwt-2")], two).removed, [first]);
+  });
+
+  await t.step("a refused removal still writes what changed", () => {
+    const [a, b, c] = Array.from({ length: 3 }, accountKey);
+    const resolver = new Map([[`${a}.jwt`, "a1"], [`${b}.jwt`, "b"], [`${c}.jwt`, "c"]]);
+    const plan = planMirror([valid(a!, "a2")], resolver);
+    assert.deepEqual(plan.write, [{ name: `${a}.jwt`, jwt: "a2" }]);
+    assert.deepEqual(plan.remove, []);
+    assert.ok(plan.refusedRemoval);
+  });
+
+  await t.step("a JWT the mirror knew in step that the resolver lost is a repair", () => {
+    const [a, b, c] = Array.from({ length: 3 }, accountKey);
+    const known = new Map([[`${a}.jwt`, "jwt-a"], [`${b}.jwt`, "jwt-b"], [`${c}.jwt`, "c1"]]);
+    const plan = planMirror(
+      [valid(a!, "jwt-a"), valid(b!, "jwt-b"), valid(c!, "c2")],
+      new Map([[`${b}.jwt`, "jwt-b-tampered"], [`${c}.jwt`, "c1"]]),
+      { known },
+    );
+    assert.deepEqual(plan.added, [a]);
+    assert.deepEqual(plan.changed, [b, c].sort());
+    // c changed in the mount: an ordinary change, not a repair.
+    assert.deepEqual(
+      plan.repaired,
+      [{ account: a!, found: "missing" }, { account: b!, found: "different" }].sort((x, y) =>
+        x.account < y.account ? -1 : 1
+      ),
+    );
   });
 });

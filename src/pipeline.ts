@@ -47,6 +47,8 @@ export class ChangePipeline implements Companion {
   #server: ServerProcess | undefined;
   #rescanTimer: ReturnType<typeof setInterval> | undefined;
   #settlingSince: number | undefined;
+  /** The next pass compares the resolver dir with the mount even if the mount did not change. */
+  #driftCheckWanted = false;
   #passes = 0;
 
   constructor(options: PipelineOptions) {
@@ -57,6 +59,7 @@ export class ChangePipeline implements Companion {
       mountDir: settings.jwtMountDir,
       resolverDir: settings.jwtDir,
       log,
+      ...(settings.removeMax !== undefined ? { removeMax: settings.removeMax } : {}),
       ...(options.beforeRemove ? { beforeRemove: options.beforeRemove } : {}),
     });
     this.#debouncer = new Debouncer(() => this.#pass(), {
@@ -90,7 +93,7 @@ export class ChangePipeline implements Companion {
     const { settings, log } = this.#options;
     if (settings.rescanSeconds > 0) {
       this.#rescanTimer = setInterval(
-        () => this.#debouncer.trigger(),
+        () => this.requestDriftCheck(),
         settings.rescanSeconds * 1000,
       );
     }
@@ -101,6 +104,15 @@ export class ChangePipeline implements Companion {
       debounce_ms: settings.debounceMs,
       rescan_s: settings.rescanSeconds,
     });
+  }
+
+  /**
+   * Asks for a pass that compares the resolver dir with the mount even if the mount did not change
+   * (the periodic re-scan, and a purge run that found mounted accounts missing from the resolver).
+   */
+  requestDriftCheck(): void {
+    this.#driftCheckWanted = true;
+    this.#debouncer.trigger();
   }
 
   async close(): Promise<void> {
@@ -132,19 +144,25 @@ export class ChangePipeline implements Companion {
     log.debug("change pass: scanned", { ms: Math.round(performance.now() - started) });
     if (this.#stillSettling(scan)) return;
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
-    if (changed.size === 0) {
+    const driftCheck = this.#driftCheckWanted;
+    this.#driftCheckWanted = false;
+    if (changed.size === 0 && !driftCheck) {
       log.debug("change pass: no content changed");
       return;
     }
-    log.info("change detected", { causes: [...changed].join(",") });
+    if (changed.size > 0) log.info("change detected", { causes: [...changed].join(",") });
 
     let jwtChanges: JwtChanges | undefined;
-    if (changed.has("jwt")) {
+    if (changed.has("jwt") || driftCheck) {
+      // Every mirror run compares the mount with the resolver dir on disk: a drift check is a
+      // mirror run whose mount did not change.
       jwtChanges = await this.#mirrorJwts(scan);
       log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
-      const effective = jwtChanges &&
-        jwtChanges.added.length + jwtChanges.changed.length + jwtChanges.removed.length > 0;
-      if (!effective) changed.delete("jwt");
+      if (!hasEffect(jwtChanges)) changed.delete("jwt");
+    }
+    if (changed.size === 0) {
+      await this.#reportJwtChanges(jwtChanges);
+      return;
     }
 
     const decision = decideReload(settings.mode, changed);
@@ -252,10 +270,15 @@ export class ChangePipeline implements Companion {
   }
 
   async #reportJwtChanges(changes: JwtChanges | undefined): Promise<void> {
-    if (!changes || !this.#options.onJwtChanges) return;
-    if (changes.added.length + changes.changed.length + changes.removed.length === 0) return;
+    if (!changes || !this.#options.onJwtChanges || !hasEffect(changes)) return;
     await this.#options.onJwtChanges(changes);
   }
+}
+
+/** True when a mirror run wrote or removed something. */
+function hasEffect(changes: JwtChanges | undefined): changes is JwtChanges {
+  return changes !== undefined &&
+    changes.added.length + changes.changed.length + changes.removed.length > 0;
 }
 
 /**

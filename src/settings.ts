@@ -41,6 +41,8 @@ export interface Settings {
   /** undefined: the default limit (half of the accounts with JetStream data, at least one). */
   purgeMax: number | undefined;
   purgeDryRun: boolean;
+  /** undefined: the default limit (half of the accounts in the resolver dir, at least one). */
+  removeMax: number | undefined;
 }
 
 /** One documented setting: what `--help` prints and what the parser accepts. */
@@ -97,6 +99,11 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
   doc("POT_NATS_PURGE_GRACE_SECONDS", "60", "an account must be gone this long before a purge"),
   doc("POT_NATS_PURGE_MAX", undefined, "most accounts one purge run may remove; default half"),
   doc("POT_NATS_PURGE_DRY_RUN", "false", "true: log the purge plan, purge nothing"),
+  doc(
+    "POT_NATS_REMOVE_MAX",
+    undefined,
+    "most accounts one mirror pass may remove from the resolver; default half",
+  ),
 ];
 
 function doc(name: string, defaultValue: string | undefined, description: string): SettingDoc {
@@ -150,6 +157,7 @@ export function parseSettings(env: Env, cwd: string): Settings {
     purgeGraceSeconds: reader.integer("POT_NATS_PURGE_GRACE_SECONDS", 0, 31536000),
     purgeMax: reader.optionalInteger("POT_NATS_PURGE_MAX", 0, 1000000),
     purgeDryRun: reader.boolean("POT_NATS_PURGE_DRY_RUN"),
+    removeMax: reader.optionalInteger("POT_NATS_REMOVE_MAX", 0, 1000000),
   };
   reader.throwIfErrors();
   return settings;

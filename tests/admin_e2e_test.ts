@@ -185,7 +185,12 @@ Deno.test("a dry run logs what it would purge and purges nothing", async () => {
 
 Deno.test("removing more accounts with data than the maximum refuses the whole run", async () => {
   await using setup = await tempSetup();
-  await using run = await startWith(setup, { POT_NATS_PURGE_GRACE_SECONDS: "0" });
+  // The mirror lets both removals through (its own guard is tested in mirror_e2e_test.ts), so that
+  // the purge's guard is what stands between them and their data.
+  await using run = await startWith(setup, {
+    POT_NATS_PURGE_GRACE_SECONDS: "0",
+    POT_NATS_REMOVE_MAX: "2",
+  });
   const demo = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
   await createStream(demo, "KEEP", 1);
   await demo.close();
