@@ -21,6 +21,7 @@ import { assertDistinctDirs } from "./src/mirror.ts";
 import { combine, Supervisor } from "./src/supervisor.ts";
 import { AdminJobs } from "./src/admin_jobs.ts";
 import { installTransportErrorGuard } from "./src/admin_connection.ts";
+import { readOperatorSigningKey } from "./src/signing_key.ts";
 
 export const VERSION = denoConfig.version;
 
@@ -50,6 +51,13 @@ export async function main(argv: string[]): Promise<number> {
     await assertDistinctDirs(settings.jwtMountDir, settings.jwtDir);
   } catch (error) {
     return fail(new SettingsError((error as Error).message), SettingsError);
+  }
+  if (settings.operatorSigningKeyPath) {
+    try {
+      await readOperatorSigningKey(settings.operatorSigningKeyPath);
+    } catch (error) {
+      return fail(error, SettingsError);
+    }
   }
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
   installTransportErrorGuard(log);

@@ -89,6 +89,9 @@ export class Supervisor {
       server?.stop(action.send);
       return;
     }
+    // An exit of nats-server from now on is part of this stop (with a terminal's Ctrl-C the
+    // server gets the signal too, and may be gone before the release below is done).
+    server?.expectStop();
     this.#stopRequested.abort();
     void this.#releaseThenStop(action.send);
   }

@@ -82,6 +82,23 @@ Deno.test("bad settings stop the supervisor with exit 2 before anything starts",
       assert.doesNotMatch(run.transcript(), /nats-server started/);
     });
   }
+
+  await t.step("POT_NATS_OPERATOR_SIGNING_KEY holding an account seed", async () => {
+    await using setup = await tempSetup();
+    const keyFile = join(setup.dir, "signing.nk");
+    await Deno.writeTextFile(keyFile, setup.demo.seed);
+    await using run = runSupervisor({
+      env: { ...setup.env, POT_NATS_OPERATOR_SIGNING_KEY: keyFile },
+    });
+    await pollUntil("the supervisor to exit", () => run.exited, { timeoutMs: 10_000 });
+    assert.equal((await run.status).code, 2, run.transcript());
+    assert.match(
+      run.transcript(),
+      /POT_NATS_OPERATOR_SIGNING_KEY ".*signing\.nk" holds the seed of an account \(SA\.\.\.\)/,
+    );
+    assert.doesNotMatch(run.transcript(), new RegExp(setup.demo.seed));
+    assert.doesNotMatch(run.transcript(), /nats-server started/);
+  });
 });
 
 Deno.test("a NATS_CONF that appears after start is waited for, then used", async () => {
@@ -204,4 +221,22 @@ Deno.test("lame duck on: SIGTERM enters lame-duck mode", async (t) => {
       await client.close().catch(() => {});
     }
   });
+});
+
+Deno.test("Ctrl-C in a terminal (SIGINT to the whole process group) is a clean stop", async (t) => {
+  // nats-server gets the SIGINT too, and may exit before the supervisor has handled its own copy:
+  // that is still a stop, never "exited unexpectedly". Several tries, since it is a race.
+  await using setup = await tempSetup();
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    await t.step(`try ${attempt}`, async () => {
+      await using run = runSupervisor({ env: setup.env, processGroup: true });
+      await run.waitForLine(/pushed account JWTs to the server/);
+      run.signalGroup("SIGINT");
+      const status = await run.status;
+      assert.equal(status.code, 0, run.transcript());
+      assert.equal(run.count(/exited unexpectedly/), 0, run.transcript());
+      assert.equal(run.count(/ ERR /), 0, run.transcript());
+      await run.waitForLine(/INF nats-server stopped/);
+    });
+  }
 });

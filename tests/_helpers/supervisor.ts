@@ -26,6 +26,8 @@ export interface SupervisorRun extends AsyncDisposable {
   /** The pid of the nats-server the supervisor started most recently, if any. */
   serverPid(): number | undefined;
   signal(signal: Deno.Signal): void;
+  /** Signals the supervisor's whole process group (only with `processGroup: true`). */
+  signalGroup(signal: Deno.Signal): void;
   /** All output, for assertion messages. */
   transcript(): string;
 }
@@ -34,6 +36,11 @@ export interface SupervisorRunOptions {
   env: Record<string, string>;
   args?: string[];
   cwd?: string;
+  /**
+   * Start the supervisor as the leader of a process group of its own (through `setsid`), so that
+   * a signal can be sent to the whole group, as a terminal's Ctrl-C does.
+   */
+  processGroup?: boolean;
 }
 
 export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
@@ -42,15 +49,19 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
     const value = Deno.env.get(name);
     if (value !== undefined) env[name] = value;
   }
-  const process = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      join(REPO_ROOT, "deno.json"),
-      join(REPO_ROOT, "main.ts"),
-      ...(options.args ?? []),
-    ],
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "-A",
+    "--config",
+    join(REPO_ROOT, "deno.json"),
+    join(REPO_ROOT, "main.ts"),
+    ...(options.args ?? []),
+  ];
+  // setsid execs in place (the child is not a group leader yet): the pid stays the supervisor's.
+  const [command, ...args] = options.processGroup ? ["setsid", ...deno] : deno;
+  const process = new Deno.Command(command!, {
+    args,
     cwd: options.cwd ?? Deno.env.get("TMPDIR") ?? "/tmp",
     env: { ...env, ...options.env },
     clearEnv: true,
@@ -91,6 +102,7 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
       return pid ? Number(pid) : undefined;
     },
     signal: (signal) => process.kill(signal),
+    signalGroup: (signal) => Deno.kill(-process.pid, signal),
     transcript: () => lines.join("\n"),
     async [Symbol.asyncDispose]() {
       if (!exited) {
