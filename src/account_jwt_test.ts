@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { encodeOperator } from "@nats-io/jwt";
 import {
   type AccountCheck,
@@ -14,24 +14,8 @@ import {
   makeOperator,
   makeSystemAccount,
   makeUser,
+  signClaims,
 } from "../tests/_helpers/jwt_fixtures.ts";
-
-/** Signs arbitrary claims, to make JWTs the fixture library refuses to make. */
-function signClaims(
-  claims: Record<string, unknown>,
-  kp: KeyPair,
-  header: Record<string, unknown> = { typ: "JWT", alg: "ed25519-nkey" },
-): string {
-  // Not String.fromCharCode(...bytes): a megabyte of arguments overflows the stack.
-  const base64Url = (bytes: Uint8Array) =>
-    btoa(Array.from(bytes, (byte) => String.fromCharCode(byte)).join("")).replaceAll("+", "-")
-      .replaceAll("/", "_").replace(/=+$/, "");
-  const encode = (value: unknown) => base64Url(new TextEncoder().encode(JSON.stringify(value)));
-  const headerPart = encode(header);
-  const payloadPart = encode(claims);
-  const signature = kp.sign(new TextEncoder().encode(`${headerPart}.${payloadPart}`));
-  return `${headerPart}.${payloadPart}.${base64Url(signature)}`;
-}
 
 function reasonOf(check: AccountCheck): string {
   assert.equal(check.ok, false, "expected the JWT to be refused");
