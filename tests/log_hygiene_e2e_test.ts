@@ -66,7 +66,8 @@ Deno.test("hostile mount files are logged escaped and bounded, as text and as JS
       // Every hostile file is checked before nats-server starts: four rejections by now.
       await pollUntil(
         "four rejection lines",
-        () => run.count(/mounted JWT .* rejected/) >= rejections.length,
+        // dotAll: on a line that fails this test, a raw CR may sit between the two words.
+        () => run.count(/mounted JWT .* rejected/s) >= rejections.length,
       ).catch((error) => {
         throw new Error(`${(error as Error).message}\n--- output ---\n${run.transcript()}`);
       });
