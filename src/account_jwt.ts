@@ -12,6 +12,7 @@
 import { fromPublic } from "@nats-io/nkeys";
 import { verifyNkeySignature } from "./ed25519.ts";
 import { base64UrlDecode } from "./encoding.ts";
+import { quote, show } from "./log.ts";
 
 /** The keys an account JWT may be issued by. */
 export interface Trust {
@@ -85,15 +86,18 @@ export function trustFrom(operatorJwts: string[], trustedKeys: string[]): Trust 
     const { claims } = decoded;
     const type = claimType(decoded);
     if (type !== "operator") {
-      throw new Error(`${label} is invalid: its type is ${JSON.stringify(type)}, not "operator"`);
+      throw new Error(`${label} is invalid: its type is ${quote(type)}, not "operator"`);
     }
     if (claims.iss !== claims.sub) {
+      const [issuer, subject] = [show(claims.iss), show(claims.sub)];
       throw new Error(
-        `${label} is invalid: it must be self-signed, but issuer ${claims.iss} differs from subject ${claims.sub}`,
+        `${label} is invalid: it must be self-signed, but issuer ${issuer} differs from subject ${subject}`,
       );
     }
     if (!isOperatorPublicKey(claims.sub)) {
-      throw new Error(`${label} is invalid: subject ${claims.sub} is not an operator public key`);
+      throw new Error(
+        `${label} is invalid: subject ${show(claims.sub)} is not an operator public key`,
+      );
     }
     operatorKeys.add(claims.sub);
     const listed = claims.nats.signing_keys ?? [];
@@ -103,7 +107,7 @@ export function trustFrom(operatorJwts: string[], trustedKeys: string[]): Trust 
     for (const entry of listed) {
       const key = typeof entry === "string" ? entry : isRecord(entry) ? entry.key : undefined;
       if (typeof key !== "string" || !isOperatorPublicKey(key)) {
-        const shown = JSON.stringify(key ?? entry);
+        const shown = quote(key ?? entry);
         throw new Error(`${label} is invalid: signing key ${shown} is not an operator public key`);
       }
       signingKeys.add(key);
@@ -111,7 +115,7 @@ export function trustFrom(operatorJwts: string[], trustedKeys: string[]): Trust 
   });
   for (const key of trustedKeys) {
     if (!isOperatorPublicKey(key)) {
-      throw new Error(`trusted key ${JSON.stringify(key)} is not an operator public key (O...)`);
+      throw new Error(`trusted key ${quote(key)} is not an operator public key (O...)`);
     }
     operatorKeys.add(key);
   }
@@ -143,22 +147,22 @@ export function checkAccountJwt(
   if (type !== "account") {
     return {
       ok: false,
-      reason: `not an account JWT: its type is ${JSON.stringify(type)}, not "account"`,
+      reason: `not an account JWT: its type is ${quote(type)}, not "account"`,
     };
   }
   if (claims.sub !== expectedSub) {
     return {
       ok: false,
-      reason: `sub ${claims.sub} does not match the file name ${expectedSub}.jwt`,
+      reason: `sub ${show(claims.sub)} does not match the file name ${show(`${expectedSub}.jwt`)}`,
     };
   }
   if (!isAccountPublicKey(claims.sub)) {
-    return { ok: false, reason: `sub ${claims.sub} is not an account public key (A...)` };
+    return { ok: false, reason: `sub ${show(claims.sub)} is not an account public key (A...)` };
   }
   if (!trust.operatorKeys.has(claims.iss) && !trust.signingKeys.has(claims.iss)) {
     return {
       ok: false,
-      reason: `issuer ${claims.iss} is not the trusted operator or one of its signing keys`,
+      reason: `issuer ${show(claims.iss)} is not the trusted operator or one of its signing keys`,
     };
   }
 
@@ -211,12 +215,12 @@ function decodeJwt(jwt: string): Decoded {
   const header = parseJsonPart(headerPart);
   if (!isRecord(header)) return fail("not a JWT: the header is not base64url-encoded JSON");
   if (typeof header.typ !== "string" || header.typ.toUpperCase() !== "JWT") {
-    return fail(`not a JWT: header typ is ${JSON.stringify(header.typ)}, not "JWT"`);
+    return fail(`not a JWT: header typ is ${quote(header.typ)}, not "JWT"`);
   }
   const alg = header.alg;
   if (alg !== ALG_V2 && alg !== ALG_V1) {
     return fail(
-      `not a NATS JWT: header alg is ${JSON.stringify(alg)}, not "${ALG_V2}" (or "${ALG_V1}")`,
+      `not a NATS JWT: header alg is ${quote(alg)}, not "${ALG_V2}" (or "${ALG_V1}")`,
     );
   }
 
@@ -229,7 +233,7 @@ function decodeJwt(jwt: string): Decoded {
   if (!isRecord(nats)) return fail("the JWT's nats claim is not an object");
   for (const field of ["iat", "exp", "nbf"] as const) {
     if (payload[field] !== undefined && typeof payload[field] !== "number") {
-      return fail(`the JWT's ${field} is not a number: ${JSON.stringify(payload[field])}`);
+      return fail(`the JWT's ${field} is not a number: ${quote(payload[field])}`);
     }
   }
 
@@ -239,10 +243,10 @@ function decodeJwt(jwt: string): Decoded {
   try {
     fromPublic(iss);
   } catch (error) {
-    return fail(`issuer ${iss} is not a valid public key (${errorMessage(error)})`);
+    return fail(`issuer ${show(iss)} is not a valid public key (${errorMessage(error)})`);
   }
   if (!verifyNkeySignature(iss, new TextEncoder().encode(signed), signature)) {
-    return fail(`signature does not verify with issuer ${iss}`);
+    return fail(`signature does not verify with issuer ${show(iss)}`);
   }
 
   const claims: DecodedClaims = { iss, sub, nats, type: payload.type };

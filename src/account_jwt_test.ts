@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAccount, createOperator, createUser, type KeyPair } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
 import { encodeOperator } from "@nats-io/jwt";
 import {
   type AccountCheck,
@@ -14,23 +14,8 @@ import {
   makeOperator,
   makeSystemAccount,
   makeUser,
+  signClaims,
 } from "../tests/_helpers/jwt_fixtures.ts";
-
-/** Signs arbitrary claims, to make JWTs the fixture library refuses to make. */
-function signClaims(
-  claims: Record<string, unknown>,
-  kp: KeyPair,
-  header: Record<string, unknown> = { typ: "JWT", alg: "ed25519-nkey" },
-): string {
-  const base64Url = (bytes: Uint8Array) =>
-    btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
-      .replace(/=+$/, "");
-  const encode = (value: unknown) => base64Url(new TextEncoder().encode(JSON.stringify(value)));
-  const headerPart = encode(header);
-  const payloadPart = encode(claims);
-  const signature = kp.sign(new TextEncoder().encode(`${headerPart}.${payloadPart}`));
-  return `${headerPart}.${payloadPart}.${base64Url(signature)}`;
-}
 
 function reasonOf(check: AccountCheck): string {
   assert.equal(check.ok, false, "expected the JWT to be refused");
@@ -363,5 +348,82 @@ Deno.test("checkAccountJwt refuses, saying why,", async (t) => {
       /exp is not a number/,
     );
     assert.ok(checkAccountJwt(sign(base), account.pub, trust).ok, "the base case is valid");
+  });
+});
+
+Deno.test("checkAccountJwt reasons show hostile claims escaped and bounded", async (t) => {
+  const operator = await makeOperator();
+  const trust = trustFrom([operator.jwt], []);
+  const account = await makeAccount(operator, { name: "A" });
+  const claims = (extra: Record<string, unknown> = {}) => ({
+    iss: operator.pub,
+    sub: account.pub,
+    nats: { type: "account", version: 2 },
+    ...extra,
+  });
+
+  await t.step("a header typ of 1 MB with a terminal sequence", () => {
+    const typ = "\x1b]0;pwned\x07" + "x".repeat(1_000_000);
+    const jwt = signClaims(claims(), operator.kp, { typ, alg: "ed25519-nkey" });
+    const reason = reasonOf(checkAccountJwt(jwt, account.pub, trust));
+    assert.equal(
+      reason,
+      String.raw`not a JWT: header typ is "\x1b]0;pwned\x07` +
+        `${"x".repeat(184)}…(+999816 chars)", not "JWT"`,
+    );
+  });
+
+  await t.step("a sub with ESC and CR that does not match the file name", () => {
+    const jwt = signClaims(claims({ sub: "A\x1b[31mEVIL\rX" }), operator.kp);
+    assert.equal(
+      reasonOf(checkAccountJwt(jwt, account.pub, trust)),
+      String.raw`sub "A\x1b[31mEVIL\rX" does not match the file name ${account.pub}.jwt`,
+    );
+  });
+
+  await t.step("a file name with ESC and CR, and a sub to match it", () => {
+    const name = "\x1b[2Jevil\r";
+    const jwt = signClaims(claims({ sub: name }), operator.kp);
+    assert.equal(
+      reasonOf(checkAccountJwt(jwt, name, trust)),
+      String.raw`sub "\x1b[2Jevil\r" is not an account public key (A...)`,
+    );
+    assert.equal(
+      reasonOf(checkAccountJwt(account.jwt, name, trust)),
+      String.raw`sub ${account.pub} does not match the file name "\x1b[2Jevil\r.jwt"`,
+    );
+  });
+
+  await t.step("a 1 MB sub, and a 1 MB issuer with ESC", () => {
+    const huge = "A".repeat(1_000_000);
+    const bySub = reasonOf(
+      checkAccountJwt(signClaims(claims({ sub: huge }), operator.kp), "x", trust),
+    );
+    assert.equal(
+      bySub,
+      `sub "${"A".repeat(200)}…(+999800 chars)" does not match the file name x.jwt`,
+    );
+    const byIssuer = reasonOf(
+      checkAccountJwt(
+        signClaims(claims({ iss: `\x1b${"a".repeat(1_000_000)}` }), operator.kp),
+        "x",
+        trust,
+      ),
+    );
+    assert.equal(
+      byIssuer,
+      String.raw`issuer "\x1b` +
+        `${
+          "a".repeat(196)
+        }…(+999804 chars)" is not a valid public key (nkeys: invalid encoded key)`,
+    );
+  });
+
+  await t.step("a non-numeric exp of 100,000 line separators", () => {
+    const jwt = signClaims(claims({ exp: "\u2028".repeat(100_000) }), operator.kp);
+    assert.equal(
+      reasonOf(checkAccountJwt(jwt, account.pub, trust)),
+      `the JWT's exp is not a number: "${"\\u2028".repeat(33)}…(+99967 chars)"`,
+    );
   });
 });

@@ -19,7 +19,7 @@ import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-n
 import { fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { base32Encode, base64UrlEncode } from "./encoding.ts";
 import { isAccountPublicKey } from "./account_jwt.ts";
-import type { Logger } from "./log.ts";
+import { clip, type Logger, quote } from "./log.ts";
 
 export const CLAIMS_UPDATE_SUBJECT = "$SYS.REQ.CLAIMS.UPDATE";
 export const CLAIMS_DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE";
@@ -328,24 +328,33 @@ async function requestRound(
   return outcomes;
 }
 
-/** Parses a claims reply: `{server: {name}, data: {code, message}}` or `{..., error: {code, description}}`. */
+/**
+ * Parses a claims reply: `{server: {name}, data: {code, message}}` or `{..., error: {code,
+ * description}}`. The server's name and words are bounded ({@linkcode clip}): a reply may be as
+ * large as the server's max_payload, and every failed one is logged and joined into an error.
+ */
 function parseReply(msg: Msg): Reply {
   let body: unknown;
   try {
     body = msg.json();
   } catch {
-    return { server: "?", code: 0, message: `unparsable reply: ${msg.string()}`, failed: true };
+    return {
+      server: "?",
+      code: 0,
+      message: `unparsable reply: ${quote(msg.string())}`,
+      failed: true,
+    };
   }
   const record = isRecord(body) ? body : {};
   const server = isRecord(record.server) && typeof record.server.name === "string"
-    ? record.server.name
+    ? clip(record.server.name)
     : "?";
   if (isRecord(record.error)) {
     const { code, description } = record.error;
     return {
       server,
       code: typeof code === "number" ? code : 0,
-      message: typeof description === "string" ? description : JSON.stringify(record.error),
+      message: clip(typeof description === "string" ? description : JSON.stringify(record.error)),
       failed: true,
     };
   }
@@ -355,16 +364,16 @@ function parseReply(msg: Msg): Reply {
     return {
       server,
       code: numeric,
-      message: typeof message === "string" ? message : "",
+      message: typeof message === "string" ? clip(message) : "",
       failed: numeric !== 200,
     };
   }
-  return { server, code: 0, message: `unexpected reply: ${msg.string()}`, failed: true };
+  return { server, code: 0, message: `unexpected reply: ${quote(msg.string())}`, failed: true };
 }
 
 function assertAccountKey(account: string): void {
   if (!isAccountPublicKey(account)) {
-    throw new TypeError(`not an account public key: ${JSON.stringify(account)}`);
+    throw new TypeError(`not an account public key: ${quote(account)}`);
   }
 }
 

@@ -139,6 +139,44 @@ Deno.test("claims requests against a real server", async (t) => {
       },
     );
 
+    await t.step("a hostile reply is kept bounded: the server's name and words", async () => {
+      const { log, entries } = captureLog();
+      const huge = "\x1b[2J" + "d".repeat(500_000);
+      const replies = [
+        JSON.stringify({
+          server: { name: `s\x1b${"n".repeat(500)}` },
+          error: { code: 500, description: huge },
+        }),
+        huge,
+      ];
+      await withConnection(connectWithCreds(server.url, setup.demoUser.creds), async (demo) => {
+        demo.subscribe(CLAIMS_UPDATE_SUBJECT, {
+          callback: (_error, msg) => {
+            msg.respond(replies.shift() ?? "");
+          },
+        });
+        await demo.flush();
+        const account = await makeAccount(setup.operator, { name: "hostile", signer: signer.kp });
+        const push = () =>
+          pushClaims(demo, [{ account: account.pub, jwt: account.jwt }], {
+            log,
+            expectedReplies: 1,
+          });
+        const [described] = await push();
+        const name = `s\x1b${"n".repeat(198)}…(+302 chars)`;
+        const words = `\x1b[2J${"d".repeat(196)}…(+499804 chars)`;
+        assert.deepEqual(described?.servers, [{ server: name, code: 500, message: words }]);
+        assert.equal(described?.error, `${name}: ${words}`);
+        const [unparsable] = await push();
+        assert.deepEqual(unparsable?.servers, [{
+          server: "?",
+          code: 0,
+          message: String.raw`unparsable reply: "\x1b[2J${"d".repeat(193)}…(+499807 chars)"`,
+        }]);
+        for (const entry of entries) assert.ok(JSON.stringify(entry).length < 2000);
+      });
+    });
+
     await t.step("silence is retried, then reported", async () => {
       // A subscriber in the demo account stands in for a server: it answers only the second time.
       const { log, entries } = captureLog();

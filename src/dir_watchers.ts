@@ -8,7 +8,7 @@
  */
 
 import { basename } from "node:path";
-import type { Logger } from "./log.ts";
+import { type Logger, show } from "./log.ts";
 
 interface Watch {
   watcher: Deno.FsWatcher;
@@ -67,7 +67,7 @@ export class DirWatchers implements AsyncDisposable {
     try {
       watcher = Deno.watchFs(dir, { recursive: false });
     } catch (error) {
-      this.#log.warn(`cannot watch ${dir}; the periodic re-scan still covers it`, { error });
+      this.#log.warn(`cannot watch ${show(dir)}; the periodic re-scan still covers it`, { error });
       return false;
     }
     const loop = (async () => {
@@ -83,13 +83,13 @@ export class DirWatchers implements AsyncDisposable {
           if (event.paths.some(isMeaningful)) this.#onEvent();
         }
       } catch (error) {
-        this.#log.debug(`watcher on ${dir} ended`, { error });
+        this.#log.debug(`watcher on ${show(dir)} ended`, { error });
       }
       // A watcher that ends by itself (its directory vanished) asks for a pass, which re-arms.
       if (!this.#closed && this.#watches.get(dir)?.watcher === watcher) this.#onEvent();
     })();
     this.#watches.set(dir, { watcher, identity, loop });
-    this.#log.debug(`watching ${dir}`);
+    this.#log.debug(`watching ${show(dir)}`);
     return true;
   }
 

@@ -11,7 +11,7 @@
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "./jwt_mirror.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, longField } from "./log.ts";
 import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
 import { type Scan, scanAll } from "./scan.ts";
 import { checkServerConfig, type ConfigCheck } from "./server_binary.ts";
@@ -239,7 +239,8 @@ export class ChangePipeline implements Companion {
     this.#rejectedConfig = key;
     log.error("the changed config is invalid; not applied, nats-server keeps the previous one", {
       conf: settings.confPath,
-      nats_server: result.output,
+      // An operator needs nats-server's words whole to fix the config: a message's bound, not a field's.
+      nats_server: longField(result.output),
     });
     return false;
   }

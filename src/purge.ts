@@ -16,7 +16,7 @@
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
-import type { Logger } from "./log.ts";
+import { clip, type Logger, quote, show } from "./log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
 
 export interface PurgeAccountOptions {
@@ -62,7 +62,7 @@ export async function purgeAccount(
 ): Promise<PurgeResult> {
   const { log } = options;
   const fail = (reason: string): PurgeResult => {
-    log.error(`JetStream purge of account ${account} failed: ${reason}`, { account });
+    log.error(`JetStream purge of account ${show(account)} failed: ${reason}`, { account });
     return { account, purged: false, reason };
   };
   if (!isAccountPublicKey(account)) {
@@ -160,17 +160,18 @@ async function requestPurge(
   try {
     body = JSON.parse(text);
   } catch {
-    return { kind: "retry", problem: `unparsable reply: ${text.slice(0, 200)}` };
+    return { kind: "retry", problem: `unparsable reply: ${quote(text)}` };
   }
   const record = isRecord(body) ? body : {};
   if (isRecord(record.error)) {
     const { code, description } = record.error;
-    const problem = `the server answered ${code}: ${description}`;
+    const said = typeof description === "string" ? clip(description) : quote(description);
+    const problem = `the server answered ${show(code)}: ${said}`;
     // 503: the meta leader is recovering or unavailable; anything else is the server's refusal.
     return code === 503 ? { kind: "retry", problem } : { kind: "final", problem };
   }
   if (record.initiated === true) return { kind: "initiated" };
-  return { kind: "retry", problem: `unexpected reply: ${text.slice(0, 200)}` };
+  return { kind: "retry", problem: `unexpected reply: ${quote(text)}` };
 }
 
 /** Waits until no JetStream data is left under `path` (see jetstream_data.ts for why not "gone"). */

@@ -167,6 +167,34 @@ Deno.test("purgeAccount against a real server", async (t) => {
       }
     });
 
+    await t.step("a hostile reply is quoted and bounded in the reason", async () => {
+      const account = await fakeAccountDir();
+      const huge = "\x1b[2J" + "d".repeat(500_000);
+      const fake = await standIn(
+        account,
+        (call) => call === 1 ? huge : JSON.stringify({ error: { code: huge, description: huge } }),
+      );
+      try {
+        const { log, entries } = captureLog();
+        const result = await purgeAccount(demo, account, { ...fast, log, attempts: 3 });
+        assert.equal(result.purged, false);
+        assert.equal(
+          result.reason,
+          String.raw`the server answered "\x1b[2J${"d".repeat(193)}…(+499807 chars)": ` +
+            `\x1b[2J${"d".repeat(196)}…(+499804 chars)`,
+        );
+        assert.equal(
+          entries.find((e) => /trying again/.test(e.msg))?.msg,
+          String.raw`JetStream purge of account ${account}: unparsable reply: ` +
+            String.raw`"\x1b[2J${"d".repeat(193)}…(+499807 chars)"; trying again`,
+        );
+        assert.equal(fake.calls(), 2);
+      } finally {
+        fake.stop();
+        await Deno.remove(join(jetstreamDir, account), { recursive: true });
+      }
+    });
+
     await t.step("an error other than 503 is final", async () => {
       const account = await fakeAccountDir();
       const fake = await standIn(

@@ -22,6 +22,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
+import { quote } from "./log.ts";
 
 export type ConfigValue = string | number | boolean | ConfigValue[] | ConfigMap;
 export interface ConfigMap {
@@ -548,7 +549,7 @@ class ConfigParser {
     if (next === "") return "the end of the file";
     if (next === "\n" || next === "\r") return "a new line";
     NEXT_WORD.lastIndex = this.#pos;
-    return JSON.stringify(NEXT_WORD.exec(this.#text)?.[0] ?? next);
+    return quote(NEXT_WORD.exec(this.#text)?.[0] ?? next);
   }
 
   #lineAt(pos: number): number {
@@ -612,7 +613,7 @@ function isMap(value: ConfigValue | undefined): value is ConfigMap {
 }
 
 function describe(value: ConfigValue | undefined): string {
-  return value === undefined ? "nothing" : JSON.stringify(value);
+  return value === undefined ? "nothing" : quote(value);
 }
 
 /** The value of the first of `aliases` present in `map` (case-insensitively), or undefined. */

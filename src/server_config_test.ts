@@ -428,6 +428,16 @@ Deno.test("a syntax error names the file and line and says what was expected", a
   await t.step("an include without a file name", () => {
     assertSyntaxError("include\n", 1, /expected a file name after include/);
   });
+  await t.step("a huge or hostile word is quoted, escaped and bounded", () => {
+    const word = "\x1b" + "w".repeat(1_000_000);
+    assertSyntaxError(
+      `port: 4222 ${word}`,
+      1,
+      new RegExp(
+        String.raw`after the value of "port", found "\\x1bw{196}…\(\+999804 chars\)"$`,
+      ),
+    );
+  });
 });
 
 Deno.test("getKey matches keys case-insensitively, as nats-server does", () => {

@@ -19,7 +19,7 @@
 
 import { basename, dirname, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Logger } from "./log.ts";
+import { type Logger, quote } from "./log.ts";
 import { jetstreamStoreDir, readServerConfig } from "./server_config.ts";
 
 export type StoreDirSource = "setting" | "monitor" | "system account" | "config";
@@ -82,7 +82,7 @@ export async function findStoreDir(options: FindStoreDirOptions): Promise<StoreD
       const reply = await options.nc.request(subject, "", { timeout: timeoutMs });
       const body = reply.json<{ data?: unknown; error?: unknown }>();
       if (!isRecord(body) || !isRecord(body.data)) {
-        throw new Error(`unexpected reply: ${reply.string().slice(0, 200)}`);
+        throw new Error(`unexpected reply: ${quote(reply.string())}`);
       }
       if (!id) {
         options.log?.debug(
