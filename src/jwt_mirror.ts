@@ -13,7 +13,7 @@
  */
 
 import { type Trust, trustFrom } from "./account_jwt.ts";
-import type { Logger } from "./log.ts";
+import { clip, type Logger, show } from "./log.ts";
 import { join } from "node:path";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./mirror.ts";
 import { issuedAt, type MirrorPlan, type MountEntry, planMirror } from "./mirror_plan.ts";
@@ -135,7 +135,7 @@ export class JwtMirror {
     }
     const result = await applyMirrorPlan(plan, resolverDir);
     for (const failure of result.failed) {
-      log.error(`JWT mirror could not update ${failure.name}: ${failure.error}`, {
+      log.error(`JWT mirror could not update ${show(failure.name)}: ${clip(failure.error)}`, {
         hint: "retried on the next change or re-scan",
       });
     }
@@ -194,7 +194,7 @@ export class JwtMirror {
         key,
         `${rejected.reason}\0${rejected.keptPrevious}\0${text}`,
         () =>
-          log.error(`mounted JWT ${rejected.name} rejected: ${rejected.reason}`, {
+          log.error(`mounted JWT ${show(rejected.name)} rejected: ${rejected.reason}`, {
             kept: rejected.keptPrevious
               ? "the previously mirrored version"
               : "nothing (not mirrored)",
@@ -206,7 +206,7 @@ export class JwtMirror {
       current.add(key);
       this.#reportOnce(key, `${kept.mountIat}:${kept.resolverIat}`, () =>
         log.warn(
-          `mounted JWT ${kept.name} is older than the server's copy; keeping the newer one`,
+          `mounted JWT ${show(kept.name)} is older than the server's copy; keeping the newer one`,
           {
             mount_iat: kept.mountIat,
             resolver_iat: kept.resolverIat,

@@ -20,7 +20,7 @@
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
-import type { Logger } from "./log.ts";
+import { type Logger, show } from "./log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
 import { listJwtNames } from "./mirror.ts";
 import { pathExists } from "./path_exists.ts";
@@ -259,7 +259,7 @@ export class PurgeReconciler implements AsyncDisposable {
       return;
     }
     for (const name of plan.ignored) {
-      log.debug(`purge: ignoring ${name} in the store dir: not an account public key`);
+      log.debug(`purge: ignoring ${show(name)} in the store dir: not an account public key`);
     }
     for (const { account, dueInMs } of plan.waiting) {
       log.info(
