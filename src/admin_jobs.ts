@@ -8,7 +8,7 @@
 
 import { AdminConnection } from "./admin_connection.ts";
 import { chooseClientTls } from "./admin_tls.ts";
-import { deleteAccounts, pushClaims } from "./claims.ts";
+import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
 import { type JwtChanges, readServerTrust } from "./jwt_mirror.ts";
 import type { Logger } from "./log.ts";
 import { readResolverDir } from "./mirror.ts";
@@ -250,7 +250,14 @@ export class AdminJobs implements Companion {
       this.#lastFullCollect = performance.now();
     }
     const failed = results.filter((r) => !r.ok).map((r) => r.account);
-    if (failed.length > 0 && !this.#closing.signal.aborted) this.#retryLater(failed);
+    if (failed.length > 0 && !this.#closing.signal.aborted) {
+      this.#log.info(
+        `pushing ${failed.length} account JWT${failed.length === 1 ? "" : "s"} again in ` +
+          `${PUSH_RETRY_MS / 1000} s`,
+        { reason: firstError(results) },
+      );
+      this.#retryLater(failed);
+    }
   }
 
   /** Pushes these accounts again later, with what the resolver dir holds for them then. */
