@@ -6,6 +6,7 @@ import {
   checkAccountJwt,
   isAccountPublicKey,
   isOperatorPublicKey,
+  operatorSystemAccount,
   type Trust,
   trustFrom,
 } from "./account_jwt.ts";
@@ -364,4 +365,21 @@ Deno.test("checkAccountJwt refuses, saying why,", async (t) => {
     );
     assert.ok(checkAccountJwt(sign(base), account.pub, trust).ok, "the base case is valid");
   });
+});
+
+Deno.test("operatorSystemAccount reads nats.system_account of a verified operator JWT", async () => {
+  const identity = createOperator();
+  const system = createAccount().getPublicKey();
+  const jwt = await encodeOperator("OP", identity, { system_account: system });
+  assert.equal(operatorSystemAccount(jwt), system);
+  assert.equal(
+    operatorSystemAccount(
+      `-----BEGIN NATS OPERATOR JWT-----\n${jwt}\n------END NATS OPERATOR JWT------\n`,
+    ),
+    system,
+    "nsc's decorated form",
+  );
+  assert.equal(operatorSystemAccount(await encodeOperator("OP", createOperator())), undefined);
+  const [header, payload] = jwt.split(".");
+  assert.equal(operatorSystemAccount(`${header}.${payload}.AAAA`), undefined, "a bad signature");
 });
