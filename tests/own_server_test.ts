@@ -186,11 +186,19 @@ Deno.test("an admin connection that reaches another server than the child is ref
     .server_id;
 
   await using run = runSupervisor({ env: { ...setup.env, NATS_CLIENT_URL: foreign.url } });
-  const refusal = await run.waitForLine(new RegExp(`ERR .*${foreignId}`));
-  assert.match(refusal, /not .*own|another server/i);
-  await pollUntil("the foreign server to drop the admin connection", async () => {
-    return (await adminCids(other, "open")).length === 0;
-  });
-  assert.equal(run.count(/pushed account JWTs|account JWT push/), 0, run.transcript());
-  assert.equal(run.exited, false);
+  await run.waitForLine(/Server is ready/);
+  const demo = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
+  try {
+    await createStream(demo, "KEEP", 4);
+    const refusal = await run.waitForLine(new RegExp(`ERR .*${foreignId}`));
+    assert.match(refusal, /not the one this supervisor runs/);
+    await pollUntil("the foreign server to drop the admin connection", async () => {
+      return (await adminCids(other, "open")).length === 0;
+    });
+    assert.equal(run.count(/pushed account JWTs|account JWT push|purge/), 0, run.transcript());
+    assert.equal(run.exited, false);
+    assert.equal(await streamMessages(demo, "KEEP"), 4);
+  } finally {
+    await demo.close();
+  }
 });
