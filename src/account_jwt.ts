@@ -123,6 +123,18 @@ export function trustFrom(operatorJwts: string[], trustedKeys: string[]): Trust 
 }
 
 /**
+ * The system account an operator JWT names (`nats.system_account`), which nats-server uses when
+ * its config has no `system_account` and trusts exactly one operator.
+ * @returns the account public key, or undefined when the JWT does not verify or names none
+ */
+export function operatorSystemAccount(operatorJwt: string): string | undefined {
+  const decoded = decodeJwt(undecorate(operatorJwt));
+  if (!decoded.ok) return undefined;
+  const system = decoded.claims.nats.system_account;
+  return typeof system === "string" && isAccountPublicKey(system) ? system : undefined;
+}
+
+/**
  * Checks the text of a mounted account JWT file.
  *
  * Whitespace around the token (a trailing newline, CRLF) is trimmed; the returned `jwt` is the

@@ -6,6 +6,7 @@ import {
   checkAccountJwt,
   isAccountPublicKey,
   isOperatorPublicKey,
+  operatorSystemAccount,
   type Trust,
   trustFrom,
 } from "./account_jwt.ts";
@@ -426,4 +427,21 @@ Deno.test("checkAccountJwt reasons show hostile claims escaped and bounded", asy
       `the JWT's exp is not a number: "${"\\u2028".repeat(33)}…(+99967 chars)"`,
     );
   });
+});
+
+Deno.test("operatorSystemAccount reads nats.system_account of a verified operator JWT", async () => {
+  const identity = createOperator();
+  const system = createAccount().getPublicKey();
+  const jwt = await encodeOperator("OP", identity, { system_account: system });
+  assert.equal(operatorSystemAccount(jwt), system);
+  assert.equal(
+    operatorSystemAccount(
+      `-----BEGIN NATS OPERATOR JWT-----\n${jwt}\n------END NATS OPERATOR JWT------\n`,
+    ),
+    system,
+    "nsc's decorated form",
+  );
+  assert.equal(operatorSystemAccount(await encodeOperator("OP", createOperator())), undefined);
+  const [header, payload] = jwt.split(".");
+  assert.equal(operatorSystemAccount(`${header}.${payload}.AAAA`), undefined, "a bad signature");
 });

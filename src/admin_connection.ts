@@ -4,9 +4,21 @@
  *
  * {@linkcode AdminConnection.start} never blocks and never throws: it connects in the background,
  * polling with backoff (50 ms doubling to 2 s, with jitter) until the server accepts, and once
- * connected nats.js reconnects by itself. The creds file is read again on every attempt, so a
- * rotated or corrected creds file is picked up without a restart. An error (wrong or revoked creds
- * give "Authorization Violation") is logged once per distinct message, not on every retry.
+ * connected nats.js reconnects by itself.
+ *
+ * A connection is handed out (`ready()`, `connection`) only once `verify` accepted it, after the
+ * first connect and after every reconnect: a user of another account, or a connection to another
+ * server than the supervisor's own child, is closed with one error line and never used, so pushes
+ * and purges wait in their queue instead of failing.
+ *
+ * The creds file is read for every new connection, and every second while connected or waiting:
+ * - creds the server refuses (another operator's user, an expired JWT), a file that cannot be
+ *   read or holds no creds, and a user of another account than the system account are reported
+ *   once, naming the file, and tried again as soon as its content changes (or every 30 s, in case
+ *   the server's side changed);
+ * - a change of the content while connected (a rotation) replaces the connection with one made
+ *   with the new creds, verified again. nats.js's own reconnects keep using the creds the
+ *   connection was verified with, so a connection never changes its user behind the check.
  *
  * Under Deno, the Node transport can raise an uncaught `ECONNRESET` after the server refuses a
  * connection, which would end the process: {@linkcode installTransportErrorGuard} handles exactly
@@ -16,13 +28,17 @@
  */
 
 import {
+  AuthorizationError,
   connect,
   type ConnectionOptions,
   credsAuthenticator,
   type NatsConnection,
   type TlsOptions,
+  UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { checkCreds, readCredsFile } from "./admin_creds.ts";
+import type { AdminVerdict } from "./admin_identity.ts";
 import type { Logger } from "./log.ts";
 
 /** TLS material for the admin connection (file paths); the caller resolves the defaults. */
@@ -35,7 +51,7 @@ export interface AdminTls {
 export interface AdminConnectionOptions {
   /** `nats://host:port` or `tls://host:port` (TLS required). */
   url: string;
-  /** The system account user's creds file, read again on every connection attempt. */
+  /** The system account user's creds file, read for every new connection. */
   credsPath: string;
   /**
    * TLS files. When any is set (or the URL is `tls://`) the connection asks for TLS; with a
@@ -45,22 +61,47 @@ export interface AdminConnectionOptions {
   log: Logger;
   /** Connection name the server shows in `/connz` (default `pot-nats`). */
   name?: string;
+  /**
+   * Decides whether a new (or reconnected) connection may be used, e.g. with
+   * `verifyAdminConnection`: a system account user, on the supervisor's own server. Without it
+   * every connection is used.
+   */
+  verify?: (nc: NatsConnection, signal: AbortSignal) => Promise<AdminVerdict>;
   /** First retry delay in ms (default 50); doubles up to `maxDelayMs`. */
   initialDelayMs?: number;
   /** Retry delay cap in ms (default 2000). */
   maxDelayMs?: number;
   /** Timeout of one connection attempt in ms (default 5000). */
   connectTimeoutMs?: number;
+  /** How often the creds file is read to notice a change (ms, default 1000). */
+  credsPollMs?: number;
+  /**
+   * How long refused creds, or a connection to another server, wait before they are tried
+   * again although nothing changed (ms, default 30 s).
+   */
+  refusedRetryMs?: number;
 }
 
 const DEFAULT_INITIAL_DELAY_MS = 50;
 const DEFAULT_MAX_DELAY_MS = 2000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const DEFAULT_CREDS_POLL_MS = 1000;
+const DEFAULT_REFUSED_RETRY_MS = 30_000;
+
+const CREDS_HINT = "put a system account user's creds there; pot-nats tries again as soon as " +
+  "the file changes";
 
 interface Waiter {
   resolve(nc: NatsConnection): void;
   reject(error: unknown): void;
 }
+
+/**
+ * What a connection that may not be used waits for before the next attempt: a change of the creds
+ * file (or the slow retry), the slow retry (another server), or the usual backoff (a check that
+ * could not be made).
+ */
+type Wait = "creds" | "slow" | "backoff";
 
 /**
  * Owns the system account connection: connects in the background, keeps it up, closes it on
@@ -71,19 +112,22 @@ export class AdminConnection implements AsyncDisposable {
   readonly #log: Logger;
   readonly #initialDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #credsPollMs: number;
+  readonly #refusedRetryMs: number;
   readonly #waiters = new Set<Waiter>();
-  /** Interrupts a retry delay when the connection is closed. */
+  /** Interrupts a retry delay, a connect attempt or a check when the connection is closed. */
   readonly #closing = new AbortController();
   #nc: NatsConnection | undefined;
-  #connected = false;
+  /** True while #nc is connected and verified: only then is it handed out. */
+  #usable = false;
   #closed = false;
   #loop: Promise<void> = Promise.resolve();
   /** Set after the server said it offers no TLS on a `nats://` URL: TLS files are then ignored. */
   #tlsUnavailable = false;
   /** When the current nats.js reconnect episode started (drives its backoff). */
   #disconnectedAt: number | undefined;
-  /** The last good creds file content, used by nats.js reconnects when the file cannot be read. */
-  #lastCreds: Uint8Array | undefined;
+  /** Why we closed the current connection ourselves (a failed check, new creds). */
+  #closedBecause: Wait | "creds changed" | undefined;
   /** The last error logged at warn/error level, so a repeated error is logged once. */
   #lastLoggedError: string | undefined;
 
@@ -92,6 +136,8 @@ export class AdminConnection implements AsyncDisposable {
     this.#log = options.log;
     this.#initialDelayMs = options.initialDelayMs ?? DEFAULT_INITIAL_DELAY_MS;
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
+    this.#credsPollMs = options.credsPollMs ?? DEFAULT_CREDS_POLL_MS;
+    this.#refusedRetryMs = options.refusedRetryMs ?? DEFAULT_REFUSED_RETRY_MS;
   }
 
   /**
@@ -109,13 +155,13 @@ export class AdminConnection implements AsyncDisposable {
     return admin;
   }
 
-  /** The connection while it is connected, else undefined. */
+  /** The connection while it is connected and verified, else undefined. */
   get connection(): NatsConnection | undefined {
-    return this.#connected ? this.#nc : undefined;
+    return this.#usable ? this.#nc : undefined;
   }
 
   /**
-   * Waits until the connection is up.
+   * Waits until a verified connection is up.
    * @returns the connected NatsConnection
    * @throws the signal's reason when `signal` aborts first; an Error when the connection is closed
    */
@@ -144,10 +190,15 @@ export class AdminConnection implements AsyncDisposable {
     });
   }
 
-  /** Closes the connection and stops reconnecting; pending `ready()` calls reject. Idempotent. */
+  /**
+   * Closes the connection and stops reconnecting; pending `ready()` calls reject. Idempotent.
+   * Never waits for a connect attempt in flight (it can take the whole connect timeout against a
+   * server that accepts and says nothing): a connection that arrives later is closed at once.
+   */
   async close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#usable = false;
       this.#closing.abort();
       const error = new Error("the admin connection is closed");
       for (const waiter of this.#waiters) waiter.reject(error);
@@ -168,59 +219,131 @@ export class AdminConnection implements AsyncDisposable {
 
   async #run(): Promise<void> {
     let delay = this.#initialDelayMs;
+    const backOff = async () => {
+      await this.#sleep(withJitter(delay));
+      delay = Math.min(delay * 2, this.#maxDelayMs);
+    };
     while (!this.#closed) {
-      let nc: NatsConnection;
+      let creds: Uint8Array;
       try {
-        nc = await connect(await this.#connectOptions());
+        creds = await readCredsFile(this.#options.credsPath);
+      } catch (error) {
+        this.#reportCredsProblem(`cannot read the admin creds file: ${errorMessage(error)}`);
+        await this.#waitForCredsChange(undefined);
+        continue;
+      }
+      const check = checkCreds(creds);
+      if (!check.ok) {
+        this.#reportCredsProblem(`the admin creds file holds no usable creds: ${check.reason}`);
+        await this.#waitForCredsChange(creds);
+        continue;
+      }
+
+      let nc: NatsConnection | undefined;
+      try {
+        nc = await this.#connect(creds);
       } catch (error) {
         if (this.#closed) return;
         if (this.#fallBackToPlain(error)) continue;
+        if (
+          error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError
+        ) {
+          const expired = check.expiresAt && check.expiresAt.getTime() <= Date.now()
+            ? ` (the user JWT in it expired at ${check.expiresAt.toISOString()})`
+            : "";
+          this.#reportCredsProblem(
+            `the server refused the admin creds: ${errorMessage(error)}${expired}`,
+          );
+          await this.#waitForCredsChange(creds);
+          continue;
+        }
         this.#logError(error, "attempt");
-        await this.#sleep(withJitter(delay));
-        delay = Math.min(delay * 2, this.#maxDelayMs);
+        await backOff();
         continue;
       }
+      if (nc === undefined) return; // closed while connecting
+
+      this.#nc = nc;
+      this.#closedBecause = undefined;
+      const watching = this.#watchStatus(nc);
+      const setback = await this.#check(nc);
       if (this.#closed) {
         await nc.close().catch(() => {/* shutting down: nothing to report */});
+        await watching;
         return;
       }
-      delay = this.#initialDelayMs;
-      this.#lastLoggedError = undefined;
-      this.#nc = nc;
-      const watching = this.#watchStatus(nc);
-      this.#setConnected(true);
-      this.#log.info("admin connection established", {
-        server: nc.info?.server_name,
-        url: this.#options.url,
-        tls: nc.info?.tls_required || this.#wantsTls() ? true : undefined,
-      });
+      if (setback) {
+        this.#closedBecause = setback;
+        await nc.close().catch(() => {/* it is being dropped anyway */});
+      } else {
+        delay = this.#initialDelayMs;
+        this.#lastLoggedError = undefined;
+        this.#setUsable(true);
+        this.#log.info("admin connection established", {
+          server: nc.info?.server_name,
+          url: this.#options.url,
+          tls: nc.info?.tls_required || this.#wantsTls() ? true : undefined,
+        });
+      }
+      const rotation = setback ? Promise.resolve() : this.#closeWhenCredsChange(nc, creds);
       const closedWith = await nc.closed();
-      this.#setConnected(false);
+      this.#setUsable(false);
       await watching;
+      await rotation;
       if (this.#closed) return;
-      // nats.js gave up (it stops after the same auth error twice in a row): start over, reading
-      // the creds file again.
-      this.#log.warn("admin connection closed; reconnecting", {
-        error: closedWith instanceof Error ? closedWith : undefined,
-      });
+      const because = this.#closeReason();
+      if (because === "creds changed") continue;
+      if (because === "creds") await this.#waitForCredsChange(creds);
+      else if (because === "slow") await this.#sleep(this.#refusedRetryMs);
+      else if (because === "backoff") await backOff();
+      else {
+        // nats.js gave up (it stops after the same auth error twice in a row): start over,
+        // reading the creds file again.
+        this.#log.warn("admin connection closed; reconnecting", {
+          error: closedWith instanceof Error ? closedWith : undefined,
+        });
+      }
     }
   }
 
-  async #connectOptions(): Promise<ConnectionOptions> {
-    let creds: Uint8Array;
+  /** Why the connection just closed, if we closed it (read after awaits the compiler cannot see). */
+  #closeReason(): Wait | "creds changed" | undefined {
+    return this.#closedBecause;
+  }
+
+  /**
+   * One connection attempt with these creds; nats.js's own reconnects use the same bytes.
+   * @returns the connection, or undefined when the admin connection was closed meanwhile
+   * @throws the attempt's error
+   */
+  async #connect(creds: Uint8Array): Promise<NatsConnection | undefined> {
+    const attempt = connect(this.#connectOptions(creds));
+    const closing = this.#closing.signal;
+    let onAbort = () => {};
+    const aborted = new Promise<undefined>((resolve) => {
+      onAbort = () => resolve(undefined);
+      if (closing.aborted) onAbort();
+      closing.addEventListener("abort", onAbort, { once: true });
+    });
+    let nc: NatsConnection | undefined;
     try {
-      creds = await Deno.readFile(this.#options.credsPath);
-    } catch (error) {
-      throw new Error(
-        `could not read the creds file ${this.#options.credsPath}: ${errorMessage(error)}`,
-        { cause: error },
-      );
+      nc = await Promise.race([attempt, aborted]);
+    } finally {
+      closing.removeEventListener("abort", onAbort);
     }
-    this.#lastCreds = creds;
+    if (nc === undefined || this.#closed) {
+      // Not waited for: a late connection is closed as soon as it arrives.
+      attempt.then((late) => late.close(), () => {/* the attempt failed: nothing to close */});
+      return undefined;
+    }
+    return nc;
+  }
+
+  #connectOptions(creds: Uint8Array): ConnectionOptions {
     const options: ConnectionOptions = {
       servers: this.#options.url,
       name: this.#options.name ?? "pot-nats",
-      authenticator: credsAuthenticator(() => this.#readCredsForReconnect()),
+      authenticator: credsAuthenticator(creds),
       timeout: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
       reconnect: true,
       maxReconnectAttempts: -1,
@@ -235,17 +358,94 @@ export class AdminConnection implements AsyncDisposable {
     return options;
   }
 
-  /** Reads the creds file for a nats.js reconnect; keeps the last good content if it fails. */
-  #readCredsForReconnect(): Uint8Array {
+  /**
+   * Runs `verify` on a new or reconnected connection.
+   * @returns undefined when it may be used, else why not (logged)
+   */
+  async #check(nc: NatsConnection): Promise<Wait | undefined> {
+    const verify = this.#options.verify;
+    if (!verify) return undefined;
+    let verdict: AdminVerdict;
     try {
-      this.#lastCreds = Deno.readFileSync(this.#options.credsPath);
+      verdict = await verify(nc, this.#closing.signal);
     } catch (error) {
-      this.#log.debug("could not re-read the admin creds file; reconnecting with the last one", {
-        path: this.#options.credsPath,
-        error,
-      });
+      verdict = { ok: false, problem: "unknown", reason: errorMessage(error) };
     }
-    return this.#lastCreds ?? new Uint8Array();
+    if (verdict.ok || this.#closed) return undefined;
+    switch (verdict.problem) {
+      case "account":
+        this.#reportCredsProblem(
+          `the admin creds are not a system account user's: ${verdict.reason}; closed the ` +
+            "admin connection",
+        );
+        return "creds";
+      case "server":
+        this.#logOnce("error", `${verdict.reason}; closed the admin connection`, {
+          url: this.#options.url,
+          server: nc.info?.server_name,
+        });
+        return "slow";
+      case "unknown":
+        this.#logOnce("warn", `cannot use the admin connection yet: ${verdict.reason}`, {
+          url: this.#options.url,
+        });
+        return "backoff";
+    }
+  }
+
+  /**
+   * While `nc` is up, reads the creds file every credsPollMs; a changed (readable) content closes
+   * `nc`, and the loop connects again with the new creds. An unreadable file leaves the working
+   * connection alone.
+   */
+  async #closeWhenCredsChange(nc: NatsConnection, creds: Uint8Array): Promise<void> {
+    while (!nc.isClosed() && !this.#closed) {
+      await Promise.race([this.#sleep(this.#credsPollMs), nc.closed()]);
+      if (nc.isClosed() || this.#closed) return;
+      let now: Uint8Array;
+      try {
+        now = await readCredsFile(this.#options.credsPath);
+      } catch (error) {
+        this.#log.debug("cannot read the admin creds file; keeping the working connection", {
+          creds: this.#options.credsPath,
+          error,
+        });
+        continue;
+      }
+      if (sameBytes(now, creds)) continue;
+      this.#log.info("the admin creds file changed; reconnecting with the new creds", {
+        creds: this.#options.credsPath,
+      });
+      this.#closedBecause = "creds changed";
+      this.#setUsable(false);
+      await nc.close().catch(() => {/* replaced anyway */});
+      return;
+    }
+  }
+
+  /**
+   * Waits until the creds file's content differs from `seen` (undefined: it could not be read),
+   * checking every credsPollMs, or at most refusedRetryMs, or until the connection is closed.
+   */
+  async #waitForCredsChange(seen: Uint8Array | undefined): Promise<void> {
+    const deadline = Date.now() + this.#refusedRetryMs;
+    while (!this.#closed && Date.now() < deadline) {
+      await this.#sleep(Math.min(this.#credsPollMs, Math.max(0, deadline - Date.now())));
+      let now: Uint8Array | undefined;
+      try {
+        now = await readCredsFile(this.#options.credsPath);
+      } catch {
+        now = undefined;
+      }
+      if (now === undefined ? seen !== undefined : seen === undefined || !sameBytes(now, seen)) {
+        return;
+      }
+    }
+  }
+
+  /** Logs a creds problem as one error naming the file (a repeat at debug level). */
+  #reportCredsProblem(message: string): void {
+    this.#logOnce("error", message, { creds: this.#options.credsPath, hint: CREDS_HINT });
   }
 
   #wantsTls(): boolean {
@@ -295,15 +495,23 @@ export class AdminConnection implements AsyncDisposable {
         switch (status.type) {
           case "disconnect":
             this.#disconnectedAt = Date.now();
-            this.#setConnected(false);
+            this.#setUsable(false);
             this.#log.warn("admin connection lost; reconnecting", { server: status.server });
             break;
-          case "reconnect":
+          case "reconnect": {
             this.#disconnectedAt = undefined;
+            // The same URL may now lead to another server (a restarted child, or not ours at all).
+            const setback = await this.#check(nc);
+            if (setback) {
+              this.#closedBecause = setback;
+              await nc.close().catch(() => {/* it is being dropped anyway */});
+              break;
+            }
             this.#lastLoggedError = undefined;
-            this.#setConnected(true);
+            this.#setUsable(true);
             this.#log.info("admin connection re-established", { server: status.server });
             break;
+          }
           case "error":
             this.#logError(status.error, "status");
             break;
@@ -322,10 +530,10 @@ export class AdminConnection implements AsyncDisposable {
     }
   }
 
-  #setConnected(connected: boolean): void {
-    this.#connected = connected;
+  #setUsable(usable: boolean): void {
     const nc = this.#nc;
-    if (!connected || !nc) return;
+    this.#usable = usable && nc !== undefined && !nc.isClosed() && !this.#closed;
+    if (!this.#usable || !nc) return;
     for (const waiter of this.#waiters) waiter.resolve(nc);
     this.#waiters.clear();
   }
@@ -342,22 +550,24 @@ export class AdminConnection implements AsyncDisposable {
       this.#log.debug("admin connection: the server is not accepting connections yet", fields);
       return;
     }
-    if (message === this.#lastLoggedError) {
-      this.#log.debug("admin connection error again", fields);
+    if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError) {
+      this.#reportCredsProblem(`the server refused the admin creds: ${message}`);
+    } else if (origin === "attempt") {
+      this.#logOnce("warn", "admin connection attempt failed; retrying", fields);
+    } else {
+      this.#logOnce("warn", "the admin connection reported an error", fields);
+    }
+  }
+
+  /** Logs `message` at `level`, or at debug level when it repeats the last one logged. */
+  #logOnce(level: "warn" | "error", message: string, fields: Record<string, unknown>): void {
+    const key = `${message} ${JSON.stringify(fields)}`;
+    if (key === this.#lastLoggedError) {
+      this.#log.debug(`again: ${message}`, fields);
       return;
     }
-    this.#lastLoggedError = message;
-    if (isAuthError(error)) {
-      this.#log.error(
-        "the server refused the admin connection's credentials; retrying, and reading the " +
-          "creds file again on every attempt",
-        { ...fields, creds: this.#options.credsPath },
-      );
-    } else if (origin === "attempt") {
-      this.#log.warn("admin connection attempt failed; retrying", fields);
-    } else {
-      this.#log.warn("the admin connection reported an error", fields);
-    }
+    this.#lastLoggedError = key;
+    this.#log[level](message, fields);
   }
 
   #sleep(ms: number): Promise<void> {
@@ -434,20 +644,16 @@ function isTlsUrl(url: string): boolean {
   return /^tls:\/\//i.test(url.trim());
 }
 
-function isAuthError(error: unknown): boolean {
-  const name = error instanceof Error ? error.name : "";
-  return name === "AuthorizationError" || name === "UserAuthenticationExpiredError" ||
-    /authorization violation|authentication expired|unable to parse credentials/i.test(
-      errorMessage(error),
-    );
-}
-
 function isConnectionRefused(error: unknown): boolean {
   const message = errorMessage(error);
   const cause = error instanceof Error
     ? (error.cause as { code?: unknown } | undefined)
     : undefined;
   return cause?.code === "ECONNREFUSED" || /connection refused/i.test(message);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
 }
 
 /** `ms` plus up to a quarter more, so many clients do not retry in lockstep. */

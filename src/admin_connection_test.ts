@@ -12,6 +12,7 @@ import {
   installTransportErrorGuard,
   isTransportSocketError,
 } from "./admin_connection.ts";
+import { verifyAdminConnection } from "./admin_identity.ts";
 import { silentLogger } from "./log.ts";
 import { makeUser } from "../tests/_helpers/jwt_fixtures.ts";
 import { captureLog } from "../tests/_helpers/log_capture.ts";
@@ -78,17 +79,20 @@ Deno.test("the admin connection against a running server", async (t) => {
       credsPath,
       log,
       maxDelayMs: 100,
+      refusedRetryMs: 100,
     });
     await pollUntil(
       "several refused attempts",
-      () => entries.filter((e) => /error again/.test(e.msg)).length >= 3,
+      () => entries.filter((e) => /^again: the server refused/.test(e.msg)).length >= 3,
     );
-    const refusals = entries.filter((e) =>
-      /refused the admin connection's credentials/.test(e.msg)
-    );
+    const refusals = entries.filter((e) => e.level !== "debug" && /refused/.test(e.msg));
     assert.equal(refusals.length, 1);
     assert.equal(refusals[0]?.level, "error");
-    assert.equal(refusals[0]?.error, "Authorization Violation");
+    assert.match(
+      refusals[0]?.msg ?? "",
+      /the server refused the admin creds: Authorization Violation/,
+    );
+    assert.equal(refusals[0]?.creds, credsPath);
     assert.equal(admin.connection, undefined);
 
     await Deno.writeTextFile(credsPath, setup.sysUser.creds);
@@ -103,10 +107,102 @@ Deno.test("the admin connection against a running server", async (t) => {
     await pollUntil(
       "the failed read to be logged",
       () =>
-        entries.some((e) => e.level === "warn" && /No such file|not found/i.test(String(e.error))),
+        entries.some((e) =>
+          e.level === "error" && /cannot read the admin creds file: .*No such file/.test(e.msg) &&
+          e.creds === credsPath
+        ),
     );
     await Deno.writeTextFile(credsPath, setup.sysUser.creds);
     await admin.ready(AbortSignal.timeout(10_000));
+  });
+
+  const verify = (nc: NatsConnection, signal: AbortSignal) =>
+    verifyAdminConnection(nc, {
+      confPath: setup.confPath,
+      monitorPort: setup.options.monitorPort,
+      signal,
+    });
+  const userInfo = async (nc: NatsConnection) =>
+    (await nc.request("$SYS.REQ.USER.INFO", "", { timeout: 2000 })).json<
+      { data: { user: string; account: string } }
+    >().data;
+
+  await t.step("another account's user is never handed out; changed creds are", async () => {
+    const { log, entries } = captureLog();
+    const credsPath = join(setup.dir, "admin-demo.creds");
+    await Deno.writeTextFile(credsPath, setup.demoUser.creds);
+    await using admin = AdminConnection.start({
+      url: server.url,
+      credsPath,
+      log,
+      verify,
+      credsPollMs: 20,
+    });
+    let handedOut = false;
+    const ready = admin.ready().then((nc) => {
+      handedOut = true;
+      return nc;
+    });
+    await pollUntil(
+      "the refusal",
+      () =>
+        entries.find((e) =>
+          e.level === "error" && /not a system account user's/.test(e.msg) &&
+          e.msg.includes(setup.demo.pub) && e.creds === credsPath
+        ),
+    );
+    assert.equal(admin.connection, undefined);
+    assert.equal(handedOut, false);
+    await Deno.writeTextFile(credsPath, setup.sysUser.creds);
+    const nc = await ready;
+    assert.equal((await userInfo(nc)).account, setup.system.pub);
+    assert.equal(entries.filter((e) => e.level === "error").length, 1);
+  });
+
+  await t.step("a rotated creds file replaces a working connection", async () => {
+    const { log, entries } = captureLog();
+    const credsPath = join(setup.dir, "admin-rotated.creds");
+    await Deno.writeTextFile(credsPath, setup.sysUser.creds);
+    await using admin = AdminConnection.start({
+      url: server.url,
+      credsPath,
+      log,
+      verify,
+      credsPollMs: 20,
+    });
+    const first = await admin.ready(AbortSignal.timeout(10_000));
+    assert.equal((await userInfo(first)).user, setup.sysUser.pub);
+    const next = await makeUser(setup.system, { name: "rotated" });
+    await Deno.writeTextFile(credsPath, next.creds);
+    await first.closed();
+    const second = await admin.ready(AbortSignal.timeout(10_000));
+    assert.equal((await userInfo(second)).user, next.pub);
+    assert.ok(entries.some((e) => /creds file changed; reconnecting/.test(e.msg)));
+  });
+
+  await t.step("close() does not wait for a connect attempt that hangs", async () => {
+    using silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepted: Deno.Conn[] = [];
+    const accepting = (async () => {
+      for await (const conn of silent) accepted.push(conn);
+    })().catch(() => {/* the listener closed */});
+    const admin = AdminConnection.start({
+      url: `nats://127.0.0.1:${silent.addr.port}`,
+      credsPath: join(setup.credsDir, "sys.creds"),
+      log: silentLogger,
+      connectTimeoutMs: 1500,
+    });
+    try {
+      await pollUntil("the attempt to be under way", () => accepted.length > 0);
+      const started = performance.now();
+      await admin.close();
+      assert.ok(performance.now() - started < 500, "close() waited for the connect timeout");
+    } finally {
+      silent.close();
+      // Closing the socket ends the abandoned attempt too (no timer outlives the test).
+      for (const conn of accepted) conn.close();
+      await accepting;
+    }
   });
 
   await t.step("ready() rejects when aborted, and after close", async () => {
@@ -150,7 +246,7 @@ import { createLogger } from ${JSON.stringify(new URL("./log.ts", import.meta.ur
 const [url, credsPath, guard] = Deno.args;
 const log = createLogger({ level: "debug", format: "text" });
 if (guard === "guard") installTransportErrorGuard(log);
-const admin = AdminConnection.start({ url, credsPath, log, maxDelayMs: 100 });
+const admin = AdminConnection.start({ url, credsPath, log, maxDelayMs: 100, refusedRetryMs: 100 });
 const nc = await admin.ready();
 const reply = await nc.request("$SYS.REQ.SERVER.PING", "", { timeout: 2000 });
 console.log("CONNECTED to " + reply.json().server.name);
@@ -204,7 +300,7 @@ await admin.close();
       () => run.lines.some((l) => /ignored a socket error.*ECONNRESET/.test(l)),
       { timeoutMs: 30_000 },
     );
-    assert.equal(run.lines.filter((l) => /refused the admin connection/.test(l)).length, 1);
+    assert.equal(run.lines.filter((l) => / ERR .*refused the admin creds/.test(l)).length, 1);
     await Deno.writeTextFile(credsPath, setup.sysUser.creds);
     const status = await run.status;
     assert.equal(status.code, 0, transcript());

@@ -7,11 +7,13 @@
  */
 
 import { AdminConnection } from "./admin_connection.ts";
+import { verifyAdminConnection } from "./admin_identity.ts";
 import { chooseClientTls } from "./admin_tls.ts";
-import { deleteAccounts, pushClaims } from "./claims.ts";
+import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
 import { type JwtChanges, readServerTrust } from "./jwt_mirror.ts";
 import type { Logger } from "./log.ts";
 import { readResolverDir } from "./mirror.ts";
+import { getMonitorJson } from "./monitor.ts";
 import { PurgeReconciler } from "./reconcile.ts";
 import { getKey, readServerConfig } from "./server_config.ts";
 import type { Settings } from "./settings.ts";
@@ -86,6 +88,13 @@ export class AdminJobs implements Companion {
       credsPath: settings.sysUserCredPath,
       name: ADMIN_CONNECTION_NAME,
       log: this.#log,
+      // Only a system account user on our own child may push and purge.
+      verify: (nc, signal) =>
+        verifyAdminConnection(nc, {
+          confPath: settings.confPath,
+          monitorPort: settings.monitorPort,
+          signal,
+        }),
       ...tlsOption(settings),
     });
     this.#connection = connection;
@@ -215,8 +224,9 @@ export class AdminJobs implements Companion {
   }
 
   async #drain(): Promise<void> {
-    const nc = await this.#connection!.ready(this.#closing.signal);
     while (this.#pending() && !this.#closing.signal.aborted) {
+      // Asked every round: the connection may have been replaced (new creds) meanwhile.
+      const nc = await this.#connection!.ready(this.#closing.signal);
       const push = this.#pushAllWanted ? this.#everyMirroredJwt() : new Map(this.#toPush);
       const reconcile = this.#reconcileWanted;
       this.#pushAllWanted = false;
@@ -263,7 +273,14 @@ export class AdminJobs implements Companion {
       this.#lastFullCollect = performance.now();
     }
     const failed = results.filter((r) => !r.ok).map((r) => r.account);
-    if (failed.length > 0 && !this.#closing.signal.aborted) this.#retryLater(failed);
+    if (failed.length > 0 && !this.#closing.signal.aborted) {
+      this.#log.info(
+        `pushing ${failed.length} account JWT${failed.length === 1 ? "" : "s"} again in ` +
+          `${PUSH_RETRY_MS / 1000} s`,
+        { reason: firstError(results) },
+      );
+      this.#retryLater(failed);
+    }
   }
 
   /** Pushes these accounts again later, with what the resolver dir holds for them then. */
@@ -292,10 +309,11 @@ export class AdminJobs implements Companion {
 /** Whether `/connz` on the monitor port lists a connection named `name`; false when unsure. */
 async function serverListsConnection(port: number, name: string): Promise<boolean> {
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/connz?limit=1024`, {
-      signal: AbortSignal.timeout(200),
-    });
-    const connz = await response.json() as { connections?: { name?: string }[] };
+    const connz = await getMonitorJson<{ connections?: { name?: string }[] }>(
+      port,
+      "connz?limit=1024",
+      { timeoutMs: 200 },
+    );
     return (connz.connections ?? []).some((connection) => connection.name === name);
   } catch {
     return false; // the monitor is not answering: nothing to wait for

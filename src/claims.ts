@@ -15,7 +15,13 @@
  * @module
  */
 
-import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 import { fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { base32Encode, base64UrlEncode } from "./encoding.ts";
 import { isAccountPublicKey } from "./account_jwt.ts";
@@ -63,6 +69,8 @@ export interface ClaimsRequestOptions {
 const DEFAULT_COLLECT_MS = 250;
 const DEFAULT_RETRY_DELAY_MS = 250;
 const DEFAULT_MAX_WAIT_MS = 30_000;
+/** Longest reason quoted in a log line (a reply can carry a whole JWT's worth of text). */
+const MAX_ERROR_CHARS = 200;
 /** Accounts per delete request: keeps the signed request far below the default 1 MB max_payload. */
 const DELETE_CHUNK = 1000;
 
@@ -99,8 +107,12 @@ export async function pushClaims(
     failed,
     ms: Math.round(performance.now() - started),
   };
-  if (failed > 0) options.log.warn("pushed account JWTs to the server; some failed", fields);
-  else options.log.info("pushed account JWTs to the server", fields);
+  if (failed > 0) {
+    options.log.warn("pushed account JWTs to the server; some failed", {
+      ...fields,
+      error: firstError(results),
+    });
+  } else options.log.info("pushed account JWTs to the server", fields);
   return results;
 }
 
@@ -137,8 +149,12 @@ export async function deleteAccounts(
   });
   const failed = results.filter((result) => !result.ok).length;
   const fields = { accounts: results.length, failed };
-  if (failed > 0) options.log.warn("deleted accounts on the server; some failed", fields);
-  else options.log.info("deleted accounts on the server", fields);
+  if (failed > 0) {
+    options.log.warn("deleted accounts on the server; some failed", {
+      ...fields,
+      error: firstError(results),
+    });
+  } else options.log.info("deleted accounts on the server", fields);
   return results;
 }
 
@@ -185,6 +201,8 @@ interface RoundOutcome {
   noResponders: boolean;
   /** Set when the request could not be sent. */
   sendError?: string;
+  /** Set when the connection closed before the request was answered. */
+  lost?: string;
 }
 
 async function requestWithRetries(
@@ -206,7 +224,13 @@ async function requestWithRetries(
         requests: pending.length,
         attempt: `${attempt}/${attempts}`,
       });
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      // A connection closed meanwhile ends the wait: the next round reports it at once.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        new Promise((resolve) => timer = setTimeout(resolve, delay)),
+        nc.closed(),
+      ]);
+      clearTimeout(timer);
       delay *= 2;
     }
     const round = await requestRound(nc, subject, pending, {
@@ -215,11 +239,13 @@ async function requestWithRetries(
       expectedReplies: options.expectedReplies,
     });
     pending.forEach((request, index) => outcomes.set(request, round[index]!));
-    // Only silence is retried: an error reply is the server's considered answer, and "no
-    // responders" means nothing on this server handles the subject.
+    // Only silence is retried: an error reply is the server's considered answer, "no
+    // responders" means nothing on this server handles the subject, and a request that could not
+    // be sent (the connection is closed) cannot be sent again over it.
     pending = pending.filter((_, index) => {
       const outcome = round[index]!;
-      return outcome.replies.length === 0 && !outcome.noResponders;
+      return outcome.replies.length === 0 && !outcome.noResponders &&
+        outcome.sendError === undefined && outcome.lost === undefined;
     });
   }
 
@@ -240,6 +266,8 @@ async function requestWithRetries(
     if (outcome.replies.length === 0) {
       error = outcome.sendError !== undefined
         ? `could not send ${subject}: ${outcome.sendError}`
+        : outcome.lost !== undefined
+        ? `the connection closed before any server answered ${subject}: ${outcome.lost}`
         : outcome.noResponders
         ? `no responders for ${subject}: the server has no full resolver (or the connection is ` +
           `not a system account user)`
@@ -274,20 +302,26 @@ async function requestRound(
   const expected = options.expectedReplies ?? Infinity;
   let complete = 0;
   const allAnswered = Promise.withResolvers<void>();
-  const sub = nc.subscribe(`${prefix}.*`, {
-    callback: (error, msg) => {
-      if (error) return; // The subscription ends; the round ends with what it has.
-      const index = Number(msg.subject.slice(prefix.length + 1));
-      const outcome = outcomes[index];
-      if (outcome === undefined) return;
-      lastActivity = performance.now();
-      if (msg.headers?.code === 503) outcome.noResponders = true;
-      else outcome.replies.push(parseReply(msg));
-      if (outcome.replies.length === expected && ++complete === requests.length) {
-        allAnswered.resolve();
-      }
-    },
-  });
+  const onReply = (error: Error | null, msg: Msg) => {
+    if (error) return; // The subscription ends; the round ends with what it has.
+    const index = Number(msg.subject.slice(prefix.length + 1));
+    const outcome = outcomes[index];
+    if (outcome === undefined) return;
+    lastActivity = performance.now();
+    if (msg.headers?.code === 503) outcome.noResponders = true;
+    else outcome.replies.push(parseReply(msg));
+    if (outcome.replies.length === expected && ++complete === requests.length) {
+      allAnswered.resolve();
+    }
+  };
+  let sub: Subscription;
+  try {
+    sub = nc.subscribe(`${prefix}.*`, { callback: onReply });
+  } catch (error) {
+    // A closed connection throws here (ClosedConnectionError): a result, not an exception.
+    const sendError = errorMessage(error);
+    return outcomes.map((outcome) => ({ ...outcome, sendError }));
+  }
   try {
     let sendError: string | undefined;
     for (let index = 0; index < requests.length; index++) {
@@ -299,15 +333,24 @@ async function requestRound(
         break;
       }
     }
+    let flushError: string | undefined;
     if (sendError === undefined) {
-      await nc.flush().catch((error) => {
-        // The replies (or their absence) tell the outcome; a failed flush only shortens the wait.
-        sendError = errorMessage(error);
+      // nats.js never settles a flush that is pending when the connection is closed (close()
+      // drops the outstanding PONGs): without the race, a push hangs the supervisor's exit.
+      const closed = nc.closed().then(() => {
+        throw new ClosedConnectionError();
+      });
+      closed.catch(() => {/* settles when the connection closes, often long after this round */});
+      await Promise.race([nc.flush(), closed]).catch((error) => {
+        flushError = errorMessage(error);
       });
     }
     const lastPublish = performance.now();
     lastActivity = Math.max(lastActivity, lastPublish);
-    while (sendError === undefined && !sub.isClosed() && complete < requests.length) {
+    while (
+      sendError === undefined && flushError === undefined && !sub.isClosed() &&
+      complete < requests.length
+    ) {
       const now = performance.now();
       const quietFor = now - lastActivity;
       if (quietFor >= options.collectMs || now - lastPublish >= options.maxWaitMs) break;
@@ -321,6 +364,12 @@ async function requestRound(
         ),
       ]);
       clearTimeout(timer);
+    }
+    if (nc.isClosed()) {
+      const lost = flushError ?? "closed connection";
+      for (const outcome of outcomes) {
+        if (outcome.replies.length === 0 && outcome.sendError === undefined) outcome.lost = lost;
+      }
     }
   } finally {
     sub.unsubscribe();
@@ -369,6 +418,14 @@ function parseReply(msg: Msg): Reply {
     };
   }
   return { server, code: 0, message: `unexpected reply: ${quote(msg.string())}`, failed: true };
+}
+
+/** The first failure's reason, shortened for a log line; undefined when nothing failed. */
+export function firstError(results: readonly ClaimsResult[]): string | undefined {
+  const error = results.find((result) => !result.ok)?.error;
+  return error !== undefined && error.length > MAX_ERROR_CHARS
+    ? `${error.slice(0, MAX_ERROR_CHARS)}…`
+    : error;
 }
 
 function assertAccountKey(account: string): void {

@@ -229,6 +229,53 @@ Deno.test("claims requests against a real server", async (t) => {
       });
     });
 
+    await t.step("a closed connection fails every request, with the reason logged", async () => {
+      const { log, entries } = captureLog();
+      const closed = await connectWithCreds(server.url, setup.sysUser.creds);
+      await closed.close();
+      const started = performance.now();
+      const [pushed] = await pushClaims(
+        closed,
+        [{ account: setup.demo.pub, jwt: setup.demo.jwt }],
+        {
+          log,
+          retryDelayMs: 5_000,
+        },
+      );
+      assert.equal(pushed?.ok, false);
+      assert.match(
+        pushed?.error ?? "",
+        /could not send \$SYS\.REQ\.CLAIMS\.UPDATE: closed connection/,
+      );
+      const [deleted] = await deleteAccounts(closed, [setup.demo.pub], signer.seed, { log });
+      assert.equal(deleted?.ok, false);
+      assert.ok(performance.now() - started < 4_000, "no retry delay");
+      const summary = entries.find((e) => /pushed account JWTs .*some failed/.test(e.msg));
+      assert.match(String(summary?.error), /closed connection/);
+    });
+
+    await t.step(
+      "a connection closed while a push waits for the server ends the push",
+      async () => {
+        const { log } = captureLog();
+        const nc = await connectWithCreds(server.url, setup.sysUser.creds);
+        // The push has published and waits for the flush's PONG when the connection closes.
+        const pushing = pushClaims(nc, [{ account: setup.demo.pub, jwt: setup.demo.jwt }], { log });
+        await nc.close();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const result = await Promise.race([
+          pushing,
+          new Promise<"hung">((resolve) => timer = setTimeout(() => resolve("hung"), 2000)),
+        ]);
+        clearTimeout(timer);
+        assert.notEqual(result, "hung", "the push ends when its connection closes");
+        if (result !== "hung") {
+          assert.equal(result[0]?.ok, false);
+          assert.match(result[0]?.error ?? "", /connection closed before any server answered/);
+        }
+      },
+    );
+
     await t.step("a delete closes the account's connections and leaves .jwt.deleted", async () => {
       const { log } = captureLog();
       const account = await makeAccount(setup.operator, { name: "doomed", signer: signer.kp });

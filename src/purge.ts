@@ -14,7 +14,13 @@
  */
 
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import {
+  ClosedConnectionError,
+  DrainingConnectionError,
+  type NatsConnection,
+  RequestError,
+  TimeoutError,
+} from "@nats-io/transport-node";
 import { isAccountPublicKey } from "./account_jwt.ts";
 import { clip, type Logger, quote, show } from "./log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
@@ -138,21 +144,24 @@ async function requestPurge(
     });
     text = reply.string();
   } catch (error) {
-    const name = error instanceof Error ? error.name : "";
     const message = error instanceof Error ? error.message : String(error);
-    if (name === "NoRespondersError" || /no responders/i.test(message)) {
+    if (error instanceof RequestError && error.isNoResponders()) {
       return {
         kind: "final",
         problem: "no responders: JetStream is not enabled, or the connection is not a system " +
           "account user",
       };
     }
-    if (name === "TimeoutError" || /timeout/i.test(message)) {
+    if (error instanceof TimeoutError) {
       return {
         kind: "retry",
         problem: `no reply within ${timeoutMs} ms (in a cluster only the JetStream meta leader ` +
           `answers)`,
       };
+    }
+    if (error instanceof ClosedConnectionError || error instanceof DrainingConnectionError) {
+      // Retrying over this connection cannot work; the next reconcile run uses the next one.
+      return { kind: "final", problem: `the admin connection is closed (${message})` };
     }
     return { kind: "retry", problem: `the request failed: ${message}` };
   }

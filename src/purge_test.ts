@@ -230,6 +230,25 @@ Deno.test("purgeAccount against a real server", async (t) => {
         await Deno.remove(join(jetstreamDir, account), { recursive: true });
       }
     });
+
+    await t.step("a closed connection is final, without a retry delay", async () => {
+      const account = await fakeAccountDir();
+      const closed = await connectWithCreds(server.url, setup.sysUser.creds);
+      await closed.close();
+      try {
+        const started = performance.now();
+        const result = await purgeAccount(closed, account, {
+          ...fast,
+          log: silentLogger,
+          retryDelayMs: 5_000,
+        });
+        assert.equal(result.purged, false);
+        assert.match(result.reason, /the admin connection is closed/);
+        assert.ok(performance.now() - started < 4_000, "no retry delay");
+      } finally {
+        await Deno.remove(join(jetstreamDir, account), { recursive: true });
+      }
+    });
   } finally {
     await demo.close();
     await sys.close();

@@ -5,6 +5,7 @@
 
 import { dirname } from "node:path";
 import type { Logger } from "./log.ts";
+import { findPortInUse } from "./port_check.ts";
 import { ServerProcess, type Spawner } from "./server_process.ts";
 import type { Settings } from "./settings.ts";
 import { decideSignal } from "./signals.ts";
@@ -56,6 +57,11 @@ export interface SupervisorOptions {
   extraArgs: string[];
   spawn?: Spawner;
   companion?: Companion;
+  /**
+   * Says what is in the way when something already listens where nats-server will (default:
+   * `findPortInUse` on the config); undefined when nothing is.
+   */
+  findPortInUse?: () => Promise<string | undefined>;
 }
 
 /** The arguments nats-server is started with. */
@@ -152,6 +158,13 @@ export class Supervisor {
       );
       return 1;
     }
+    // Another server on our ports would make the child exit, and our admin connection would
+    // then act on that server: refuse before anything is touched.
+    const inUse = await this.#findPortInUse();
+    if (inUse !== undefined) {
+      log.error(inUse);
+      return 1;
+    }
     await companion?.beforeStart?.();
     if (this.#stopRequested.signal.aborted) return 0;
     const server = new ServerProcess({
@@ -174,6 +187,17 @@ export class Supervisor {
     } finally {
       await this.#closeCompanion();
     }
+  }
+
+  #findPortInUse(): Promise<string | undefined> {
+    const { settings, log, extraArgs } = this.#options;
+    if (this.#options.findPortInUse) return this.#options.findPortInUse();
+    return findPortInUse({
+      confPath: settings.confPath,
+      monitorPort: settings.monitorPort,
+      extraArgs,
+      log,
+    });
   }
 
   async #waitForConfig(): Promise<boolean> {

@@ -236,7 +236,7 @@ Deno.test("wrong admin creds never crash the supervisor, and fixing them recover
   const wrong = await makeUser(strangerAccount, { name: "intruder" });
   await Deno.writeTextFile(credsPath, wrong.creds);
   await using run = runSupervisor({ env: setup.env });
-  await run.waitForLine(/refused the admin connection's credentials/);
+  await run.waitForLine(/the server refused the admin creds: Authorization Violation/);
   // The server keeps serving and the supervisor keeps running through the retries.
   const demo = await connectWithCreds(setup.clientUrl, setup.demoUser.creds);
   await demo.close();

@@ -131,13 +131,22 @@ export function makeSystemAccount(
   return makeAccount(operator, { name: options.name ?? "SYS", jetstream: false });
 }
 
-/** Makes a user of `account`, signed by the account's identity key, with its `.creds` text. */
+/**
+ * Makes a user of `account`, signed by the account's identity key, with its `.creds` text. `exp` is
+ * in seconds since the epoch (a past one makes creds the server refuses as expired).
+ */
 export async function makeUser(
   account: FixtureAccount,
-  options: { name: string },
+  options: { name: string; exp?: number },
 ): Promise<FixtureUser> {
   const user = fixtureKey(createUser());
-  const jwt = await encodeUser(options.name, user.kp, account.kp);
+  const jwt = await encodeUser(
+    options.name,
+    user.kp,
+    account.kp,
+    {},
+    options.exp !== undefined ? { exp: options.exp } : {},
+  );
   const creds = new TextDecoder().decode(fmtCreds(jwt, user.kp));
   return { ...user, name: options.name, jwt, creds };
 }
