@@ -34,6 +34,7 @@ Deno.test("plain files: in-place writes, a late TLS dir, a recreated dir and inc
   });
   await run.waitForLine(/watching for changes/);
   await run.waitForLine(/change pass: no content changed/);
+  await run.waitForLine(/Server is ready/);
   const varz = () => monitor<Varz>(setup.options.monitorPort, "varz");
   assert.equal((await varz()).max_connections, 1000);
 
@@ -177,6 +178,7 @@ Deno.test("the periodic re-scan applies a change no watcher can see", async () =
     },
   });
   await run.waitForLine(/change pass: no content changed/);
+  await run.waitForLine(/Server is ready/);
   const varz = () => monitor<Varz>(setup.options.monitorPort, "varz");
   assert.equal((await varz()).max_connections, 1000);
 
