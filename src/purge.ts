@@ -14,6 +14,7 @@
  */
 
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import {
   ClosedConnectionError,
   DrainingConnectionError,
@@ -39,6 +40,8 @@ export interface PurgeAccountOptions {
   retryDelayMs?: number;
   /** How long to wait for the account's directory to disappear after `initiated: true` (ms, default 10 s). */
   verifyTimeoutMs?: number;
+  /** Ends the waits (retry delays, the wait for the directory) when the supervisor stops. */
+  signal?: AbortSignal;
 }
 
 /** What happened to one account: `purged` only when its directory is gone. */
@@ -79,6 +82,11 @@ export async function purgeAccount(
   try {
     return await purgeChecked(nc, account, options, fail);
   } catch (error) {
+    if (options.signal?.aborted) {
+      const reason = "stopped before it was verified: the supervisor is shutting down";
+      log.info(`JetStream purge of account ${show(account)} ${reason}`, { account });
+      return { account, purged: false, reason };
+    }
     // A failure to look at the directory (permissions, I/O): report it rather than throw.
     return fail(`unexpected error: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -105,7 +113,7 @@ async function purgeChecked(
         account,
         attempt: `${attempt}/${attempts}`,
       });
-      await new Promise((resolve) => setTimeout(resolve, delay));
+      await sleep(delay, undefined, { signal: options.signal });
       delay *= 2;
     }
     const answer = await requestPurge(nc, account, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
@@ -117,6 +125,7 @@ async function purgeChecked(
     const gone = await waitUntilGone(
       accountDir,
       options.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS,
+      options.signal,
     );
     if (gone) {
       log.info(`purged the JetStream data of account ${account}`, { account, dir: accountDir });
@@ -184,12 +193,16 @@ async function requestPurge(
 }
 
 /** Waits until no JetStream data is left under `path` (see jetstream_data.ts for why not "gone"). */
-async function waitUntilGone(path: string, timeoutMs: number): Promise<boolean> {
+async function waitUntilGone(
+  path: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (true) {
     if (!(await hasJetStreamData(path))) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, VERIFY_INTERVAL_MS));
+    await sleep(VERIFY_INTERVAL_MS, undefined, { signal });
   }
 }
 

@@ -12,6 +12,7 @@ import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
 import { captureLog } from "../tests/_helpers/log_capture.ts";
 import { connectWithCreds } from "../tests/_helpers/nats_client.ts";
 import { startNatsServer } from "../tests/_helpers/nats_server.ts";
+import { pollUntil } from "../tests/_helpers/poll.ts";
 import { tempSetup } from "../tests/_helpers/setup.ts";
 
 /** Looks at a path as purgeAccount does: a symlink is there, whatever it points to. */
@@ -138,6 +139,32 @@ Deno.test("purgeAccount against a real server", async (t) => {
         assert.match(result.reason, /still there; gave up after 3 attempts/);
         assert.equal(fake.calls(), 3);
         assert.equal(entries.filter((e) => /trying again/.test(e.msg)).length, 2);
+      } finally {
+        fake.stop();
+        await Deno.remove(join(jetstreamDir, account), { recursive: true });
+      }
+    });
+
+    await t.step("a stop ends the wait for the directory at once", async () => {
+      const { log, entries } = captureLog();
+      const account = await fakeAccountDir();
+      const fake = await standIn(account, () => JSON.stringify({ initiated: true }));
+      const stop = new AbortController();
+      try {
+        const started = performance.now();
+        const purging = purgeAccount(demo, account, {
+          ...fast,
+          verifyTimeoutMs: 60_000,
+          log,
+          signal: stop.signal,
+        });
+        await pollUntil("the purge request", () => fake.calls() === 1);
+        stop.abort();
+        const result = await purging;
+        assert.equal(result.purged, false);
+        assert.match(result.reason, /supervisor is shutting down/);
+        assert.ok(performance.now() - started < 5000, "did not wait out the verify timeout");
+        assert.equal(entries.filter((e) => e.level === "error").length, 0);
       } finally {
         fake.stop();
         await Deno.remove(join(jetstreamDir, account), { recursive: true });

@@ -78,6 +78,8 @@ export class PurgeReconciler implements AsyncDisposable {
   #queued: Promise<PurgeRunReport> | undefined;
   #followUp: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  /** Ends a purge's waits when the reconciler is closed, so a stop is never held up by one. */
+  readonly #closing = new AbortController();
 
   constructor(options: PurgeReconcilerOptions) {
     this.#options = options;
@@ -106,6 +108,7 @@ export class PurgeReconciler implements AsyncDisposable {
   /** Cancels the follow-up timer and waits for a running (and a queued) run to finish. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     this.#clearFollowUp();
     await this.#queued;
     await this.#current;
@@ -228,6 +231,7 @@ export class PurgeReconciler implements AsyncDisposable {
       results.push(
         await purgeAccount(nc, account, {
           ...this.#options.purge,
+          signal: this.#closing.signal,
           jetstreamDir,
           log,
           ...(systemAccount !== undefined ? { systemAccount } : {}),
