@@ -23,6 +23,7 @@ import {
   type TlsOptions,
 } from "@nats-io/transport-node";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { DEFAULT_MAX_FILE_BYTES, readBytesBoundedSync } from "./bounded_read.ts";
 import type { Logger } from "./log.ts";
 
 /** TLS material for the admin connection (file paths); the caller resolves the defaults. */
@@ -37,6 +38,8 @@ export interface AdminConnectionOptions {
   url: string;
   /** The system account user's creds file, read again on every connection attempt. */
   credsPath: string;
+  /** Reads the creds file (default: a bounded read, see `bounded_read.ts`). */
+  readFile?: (path: string) => Uint8Array;
   /**
    * TLS files. When any is set (or the URL is `tls://`) the connection asks for TLS; with a
    * `nats://` URL and a server that offers no TLS it falls back to plain TCP (logged once).
@@ -171,7 +174,7 @@ export class AdminConnection implements AsyncDisposable {
     while (!this.#closed) {
       let nc: NatsConnection;
       try {
-        nc = await connect(await this.#connectOptions());
+        nc = await connect(this.#connectOptions());
       } catch (error) {
         if (this.#closed) return;
         if (this.#fallBackToPlain(error)) continue;
@@ -206,10 +209,10 @@ export class AdminConnection implements AsyncDisposable {
     }
   }
 
-  async #connectOptions(): Promise<ConnectionOptions> {
+  #connectOptions(): ConnectionOptions {
     let creds: Uint8Array;
     try {
-      creds = await Deno.readFile(this.#options.credsPath);
+      creds = this.#readFile(this.#options.credsPath);
     } catch (error) {
       throw new Error(
         `could not read the creds file ${this.#options.credsPath}: ${errorMessage(error)}`,
@@ -235,10 +238,15 @@ export class AdminConnection implements AsyncDisposable {
     return options;
   }
 
+  #readFile(path: string): Uint8Array {
+    const read = this.#options.readFile;
+    return read ? read(path) : readBytesBoundedSync(path, DEFAULT_MAX_FILE_BYTES);
+  }
+
   /** Reads the creds file for a nats.js reconnect; keeps the last good content if it fails. */
   #readCredsForReconnect(): Uint8Array {
     try {
-      this.#lastCreds = Deno.readFileSync(this.#options.credsPath);
+      this.#lastCreds = this.#readFile(this.#options.credsPath);
     } catch (error) {
       this.#log.debug("could not re-read the admin creds file; reconnecting with the last one", {
         path: this.#options.credsPath,

@@ -8,6 +8,7 @@
  */
 
 import { type Trust, trustFrom } from "./account_jwt.ts";
+import type { FileGuard } from "./bounded_read.ts";
 import type { Logger } from "./log.ts";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./mirror.ts";
 import { type MountEntry, planMirror } from "./mirror_plan.ts";
@@ -28,16 +29,21 @@ export interface ServerTrust {
 }
 
 /**
- * Reads the operator keys and the system account from the server config.
+ * Reads the operator keys and the system account from the server config (through `files` when
+ * given: the config, its includes and the operator JWT files are files from watched paths).
  * @throws when the config cannot be read or its operator JWT is invalid (the message says which).
  */
 export function readServerTrust(
   confPath: string,
-  env?: Record<string, string | undefined>,
+  options: { env?: Record<string, string | undefined>; files?: FileGuard } = {},
 ): ServerTrust {
-  const options = env ? { env } : {};
-  const config = readServerConfig(confPath, options);
-  const material = trustMaterial(config, confPath, options);
+  const { env, files } = options;
+  const readOptions = {
+    ...(env ? { env } : {}),
+    ...(files ? { readTextFile: (path: string) => files.readText(path) } : {}),
+  };
+  const config = readServerConfig(confPath, readOptions);
+  const material = trustMaterial(config, confPath, readOptions);
   const system = getKey(config.root, "system_account");
   return {
     trust: trustFrom(material.operatorJwts, material.trustedKeys),
@@ -50,6 +56,8 @@ export interface JwtMirrorOptions {
   mountDir: string;
   resolverDir: string;
   log: Logger;
+  /** Reads the server config and the resolver dir (the mount is read by the scan). */
+  files?: FileGuard;
   /**
    * Runs before the files of removed accounts are deleted (the live account delete): nats-server
    * closes a deleted account's connections only while its JWT file still exists.
@@ -80,17 +88,23 @@ export class JwtMirror {
    * @throws when the server config cannot be read (nothing is changed then).
    */
   async apply(files: MountFile[] | undefined): Promise<MirrorOutcome> {
-    const { log, mountDir, resolverDir, confPath } = this.#options;
-    const { trust, systemAccount } = readServerTrust(confPath);
+    const { log, mountDir, resolverDir, confPath, files: guard } = this.#options;
+    const readOptions = guard ? { files: guard } : {};
+    const { trust, systemAccount } = readServerTrust(confPath, readOptions);
     if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0 && (files ?? []).length > 0) {
       log.warn("the server config names no trusted operator; mounted JWTs cannot be mirrored", {
         conf: confPath,
       });
     }
     const entries = this.#check(files ?? [], trust);
-    const resolverFiles = readResolverDir(resolverDir);
+    const resolverFiles = readResolverDir(resolverDir, readOptions);
     const plan = planMirror(entries, resolverFiles, systemAccount ? { systemAccount } : {});
+    // The file guard has said once why it did not read these; a line on every pass would not help.
+    const guarded = new Set(
+      (files ?? []).filter((f) => "rejected" in f && f.rejected).map((f) => f.name),
+    );
     for (const rejected of plan.rejected) {
+      if (guarded.has(rejected.name)) continue;
       log.error(`mounted JWT ${rejected.name} rejected: ${rejected.reason}`, {
         kept: rejected.keptPrevious ? "the previously mirrored version" : "nothing (not mirrored)",
       });
