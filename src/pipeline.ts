@@ -71,7 +71,9 @@ export class ChangePipeline implements Companion {
       maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
       onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
     });
-    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log);
+    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log, {
+      onFifo: (path, info) => files.report(path, info),
+    });
   }
 
   /** Passes run so far (for tests and benchmarks). */
@@ -119,11 +121,16 @@ export class ChangePipeline implements Companion {
   async #scan(): Promise<Scan> {
     const files = this.#files;
     files.sweep();
+    // Before reading: a directory that changes from now on shows in the directory check.
+    this.#watchers.recordDirStates();
     const scan = await scanAll(this.#options.settings, this.#configFiles, { files });
     this.#configFiles = scan.configFiles;
+    const started = this.#watchers.sync(scan.watchDirs, {
+      knownRegular: (path) => files.readAsRegular(path),
+    });
     // A file written into a newly watched directory between the scan and the arming raised no
     // event: one more (cheap, content-compared) pass covers it.
-    if (await this.#watchers.sync(scan.watchDirs) > 0) this.#debouncer.trigger();
+    if (started > 0) this.#debouncer.trigger();
     return scan;
   }
 
