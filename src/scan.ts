@@ -8,8 +8,11 @@
  * visible names are symlinks through them, and reading follows the links.
  *
  * Every file is read through a {@linkcode FileGuard}: a FIFO, socket, device or file larger than
- * `POT_NATS_MAX_FILE_BYTES` is not read; it counts in its digest as what it is and its identity,
- * so a change of it is still noticed.
+ * `POT_NATS_MAX_FILE_BYTES` is not read. A named file (the config, an include, the accounts file)
+ * that is not read counts in its digest as what it is and its identity, so a change of it is still
+ * noticed (and the config is not applied); a too-large file in the TLS or creds tree counts by its
+ * identity too, while a FIFO, socket or device there is skipped: nats-server cannot load one, so
+ * its appearance alone never causes a reload.
  */
 
 import { createHash, type Hash } from "node:crypto";
@@ -139,7 +142,11 @@ async function digestTree(root: string, context: DigestContext): Promise<string>
         hash.update(`${path}/`).update("\0\0");
         await walk(path, depth + 1);
       } else if (info !== undefined) {
-        hashEntry(hash, path, files.read(path));
+        const read = files.read(path);
+        // A FIFO, socket or device in a TLS or creds tree is nothing nats-server can load: it is
+        // skipped (the guard warns once), so its appearance alone never causes a reload.
+        if (read.status === "not regular") continue;
+        hashEntry(hash, path, read);
       }
     }
   };
