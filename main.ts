@@ -4,25 +4,25 @@
  */
 
 import denoConfig from "./deno.json" with { type: "json" };
-import { parseCommandLine, UsageError } from "./src/cli.ts";
-import { checkHealth } from "./src/healthcheck.ts";
-import { createLogger } from "./src/log.ts";
-import { checkServerConfig, serverVersion } from "./src/server_binary.ts";
+import { parseCommandLine, UsageError } from "./src/cli/command_line.ts";
+import { checkHealth } from "./src/cli/healthcheck.ts";
+import { createLogger } from "./src/shared/log.ts";
+import { checkServerConfig, serverVersion } from "./src/server/server_binary.ts";
 import {
   helpText,
   parseSettings,
   SETTING_DOCS,
   type Settings,
   SettingsError,
-} from "./src/settings.ts";
-import { listenForSignals } from "./src/signals.ts";
-import { ChangePipeline } from "./src/pipeline.ts";
-import { assertDistinctDirs } from "./src/mirror.ts";
-import { combine, Supervisor } from "./src/supervisor.ts";
-import { AdminJobs } from "./src/admin_jobs.ts";
-import { FileGuard } from "./src/bounded_read.ts";
-import { installTransportErrorGuard } from "./src/admin_connection.ts";
-import { readOperatorSigningKey } from "./src/signing_key.ts";
+} from "./src/cli/settings.ts";
+import { listenForSignals } from "./src/server/signals.ts";
+import { ChangePipeline } from "./src/watch/pipeline.ts";
+import { assertDistinctDirs } from "./src/mirror/files.ts";
+import { combine, Supervisor } from "./src/server/supervisor.ts";
+import { AdminJobs } from "./src/admin/jobs.ts";
+import { FileGuard } from "./src/shared/bounded_read.ts";
+import { installTransportErrorGuard } from "./src/admin/connection.ts";
+import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
 
 export const VERSION = denoConfig.version;
 

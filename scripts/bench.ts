@@ -9,19 +9,23 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { accountsConfigText, type DevSetup, serverConfigText } from "./dev_setup.ts";
-import { REPO_ROOT } from "./nats_server.ts";
-import { pathExists } from "../src/path_exists.ts";
-import { serverVersion } from "../src/server_binary.ts";
-import { makeAccounts } from "../tests/_helpers/bulk_jwt.ts";
-import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
-import { kubeletWrite } from "../tests/_helpers/kubelet.ts";
-import { connectWithCreds, monitor } from "../tests/_helpers/nats_client.ts";
-import { pollUntil } from "../tests/_helpers/poll.ts";
-import { tempSetup } from "../tests/_helpers/setup.ts";
-import { runSupervisor, type SupervisorRun } from "../tests/_helpers/supervisor.ts";
-import { installTransportErrorGuard } from "../src/admin_connection.ts";
-import { silentLogger } from "../src/log.ts";
+import {
+  accountsConfigText,
+  createTempDevSetup,
+  type DevSetup,
+  serverConfigText,
+} from "../dev/dev_setup.ts";
+import { REPO_ROOT, resolveNatsServer } from "./nats_server.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
+import { serverVersion } from "../src/server/server_binary.ts";
+import { makeAccounts } from "../dev/bulk_jwt.ts";
+import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
+import { kubeletWrite } from "../dev/kubelet.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
+import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
+import { installTransportErrorGuard } from "../src/admin/connection.ts";
+import { silentLogger } from "../src/shared/log.ts";
 
 interface Row {
   figure: string;
@@ -72,7 +76,7 @@ function row(
 
 /** A setup whose config, TLS dir and JWT mount are kubelet volumes, as in a pod. */
 async function podSetup(extraEnv: Record<string, string> = {}) {
-  const setup = await tempSetup();
+  const setup = await createTempDevSetup({ serverBin: await resolveNatsServer() });
   const configVolume = join(setup.dir, "config-vol");
   await writeConfig(setup, configVolume, 1000);
   await Deno.remove(setup.mountDir, { recursive: true });
@@ -442,7 +446,7 @@ function table(rows: Row[]): string {
 
 async function machine(): Promise<string> {
   const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ?? "?";
-  const setup = await tempSetup();
+  const setup = await createTempDevSetup({ serverBin: await resolveNatsServer() });
   await using _setup = setup;
   return [
     `- date: ${new Date().toISOString()}`,

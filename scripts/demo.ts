@@ -5,7 +5,7 @@
 
 import { join } from "node:path";
 import { main } from "../main.ts";
-import { openDevSetup } from "./dev_setup.ts";
+import { openDevSetup } from "../dev/dev_setup.ts";
 import { REPO_ROOT, resolveNatsServer } from "./nats_server.ts";
 
 export const DEMO_DIR = join(REPO_ROOT, ".demo");

@@ -7,8 +7,8 @@
 
 import { createAccount, fromSeed } from "@nats-io/nkeys";
 import { join } from "node:path";
-import { makeAccount, makeUser } from "../tests/_helpers/jwt_fixtures.ts";
-import { writeFileAtomic } from "../src/mirror.ts";
+import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
 import { DEMO_DIR, openDemo } from "./demo.ts";
 
 const REGISTRY = join(DEMO_DIR, "accounts.json");

@@ -4,7 +4,7 @@
  */
 
 import { join } from "node:path";
-import { connectWithCreds } from "../tests/_helpers/nats_client.ts";
+import { connectWithCreds } from "../dev/nats_client.ts";
 import { DEMO_CLIENT_PORT, DEMO_DIR } from "./demo.ts";
 
 const account = Deno.args[0] ?? "demo";

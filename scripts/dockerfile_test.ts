@@ -20,7 +20,7 @@ import {
   unconfirmedTools,
 } from "./pin_versions.ts";
 import { resolveNatsServer } from "./nats_server.ts";
-import { SETTING_DOCS } from "../src/settings.ts";
+import { SETTING_DOCS } from "../src/cli/settings.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, ROOT));

@@ -13,7 +13,7 @@
 
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { pathExists } from "../src/path_exists.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 
 export const PINNED_VERSION = "2.12.4";
 const PINNED_SHA256: Record<string, string> = {

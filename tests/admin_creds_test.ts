@@ -9,13 +9,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../src/mirror.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
-import { makeAccount, makeOperator, makeUser } from "./_helpers/jwt_fixtures.ts";
-import { monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";
+import { monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor, type SupervisorRun } from "./_helpers/supervisor.ts";
+import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 /** Any sign of a push or a purge having been tried, successful or not. */

@@ -7,19 +7,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../src/mirror.ts";
-import { pathExists } from "../src/path_exists.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
-import {
-  type FixtureAccount,
-  makeAccount,
-  makeOperator,
-  makeUser,
-} from "./_helpers/jwt_fixtures.ts";
-import { connectWithCreds } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { type FixtureAccount, makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";
+import { connectWithCreds } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor, type SupervisorRun } from "./_helpers/supervisor.ts";
+import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 

@@ -9,13 +9,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { hasJetStreamData } from "../src/jetstream_data.ts";
-import { writeFileAtomic } from "../src/mirror.ts";
-import { pathExists } from "../src/path_exists.ts";
+import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 import { type ClusterNode, startCluster } from "./_helpers/cluster.ts";
-import { makeAccount, makeUser } from "./_helpers/jwt_fixtures.ts";
-import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 /** Generous: the whole suite runs test files in parallel on two cores. */

@@ -4,9 +4,9 @@
  */
 
 import assert from "node:assert/strict";
-import { freePort } from "./_helpers/ports.ts";
+import { freePort } from "../dev/ports.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 Deno.test("pot-nats healthcheck", async (t) => {
   await using setup = await tempSetup();

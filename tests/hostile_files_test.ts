@@ -7,14 +7,14 @@
 
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
-import { serverConfigText } from "../scripts/dev_setup.ts";
-import { writeFileAtomic } from "../src/mirror.ts";
-import { makeAccount } from "./_helpers/jwt_fixtures.ts";
-import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { serverConfigText } from "../dev/dev_setup.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
+import { makeAccount } from "../dev/jwt_fixtures.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { cpuSeconds, rssWatchdog, watcherThreadWchan } from "./_helpers/proc.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor, type SupervisorRun } from "./_helpers/supervisor.ts";
+import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 /** Changes must be in force this soon, with the 30 s re-scan far away. */

@@ -7,11 +7,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createAccount } from "@nats-io/nkeys";
-import { makeAccount, signClaims } from "./_helpers/jwt_fixtures.ts";
+import { makeAccount, signClaims } from "../dev/jwt_fixtures.ts";
 import { RAW_UNSAFE } from "./_helpers/log_capture.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 /** Longest supervisor line allowed here, in UTF-8 bytes: a message (1000) and a few fields. */
 const LINE_MAX_BYTES = 2048;

@@ -5,14 +5,14 @@
  * resolver dir never sees a partial file.
  */
 
-import { pathExists } from "../src/path_exists.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeAccount, makeOperator } from "./_helpers/jwt_fixtures.ts";
-import { kubeletWrite } from "./_helpers/kubelet.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { makeAccount, makeOperator } from "../dev/jwt_fixtures.ts";
+import { kubeletWrite } from "../dev/kubelet.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 /** The last line of a mirror pass that ends without a write (debug level). */
 const NOTHING_TO_WRITE = /JWT mirror: nothing to write/;

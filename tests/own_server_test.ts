@@ -7,14 +7,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFileAtomic } from "../src/mirror.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
-import { makeAccount } from "./_helpers/jwt_fixtures.ts";
-import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
+import { makeAccount } from "../dev/jwt_fixtures.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { startNatsServer } from "./_helpers/nats_server.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 /** How long an exit may take once its cause is there; the companions' old stall was 5 s. */

@@ -7,12 +7,12 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { kubeletWrite } from "./_helpers/kubelet.ts";
-import { monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { kubeletWrite } from "../dev/kubelet.ts";
+import { monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
-import { accountsConfigText, serverConfigText } from "../scripts/dev_setup.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
+import { accountsConfigText, serverConfigText } from "../dev/dev_setup.ts";
 
 const RELOADED = /Reloaded server configuration/;
 

@@ -6,14 +6,14 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeAccounts } from "./_helpers/bulk_jwt.ts";
-import { makeAccount } from "./_helpers/jwt_fixtures.ts";
-import { kubeletWrite } from "./_helpers/kubelet.ts";
-import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { makeAccounts } from "../dev/bulk_jwt.ts";
+import { makeAccount } from "../dev/jwt_fixtures.ts";
+import { kubeletWrite } from "../dev/kubelet.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
-import { accountsConfigText, serverConfigText } from "../scripts/dev_setup.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
+import { accountsConfigText, serverConfigText } from "../dev/dev_setup.ts";
 
 const RELOADED = /Reloaded server configuration/;
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;

@@ -7,19 +7,19 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { deleteAccounts } from "../src/claims.ts";
-import { hasJetStreamData } from "../src/jetstream_data.ts";
-import { silentLogger } from "../src/log.ts";
-import { writeFileAtomic } from "../src/mirror.ts";
-import { issuedAt } from "../src/mirror_plan.ts";
-import { pathExists } from "../src/path_exists.ts";
+import { deleteAccounts } from "../src/admin/claims.ts";
+import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
+import { silentLogger } from "../src/shared/log.ts";
+import { writeFileAtomic } from "../src/mirror/files.ts";
+import { issuedAt } from "../src/mirror/plan.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 import { accountDir, addAccount, removeFromMount, resolverFile } from "./_helpers/accounts.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
-import { makeAccount } from "./_helpers/jwt_fixtures.ts";
-import { connectWithCreds } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { makeAccount } from "../dev/jwt_fixtures.ts";
+import { connectWithCreds } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 

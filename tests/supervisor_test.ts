@@ -5,10 +5,10 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { connectWithCreds, monitor } from "./_helpers/nats_client.ts";
-import { pollUntil } from "./_helpers/poll.ts";
+import { connectWithCreds, monitor } from "../dev/nats_client.ts";
+import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "./_helpers/supervisor.ts";
+import { runSupervisor } from "../dev/supervisor_run.ts";
 
 const READY = /Server is ready/;
 

@@ -5,11 +5,11 @@
 
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../../src/mirror.ts";
-import { pathExists } from "../../src/path_exists.ts";
-import { type FixtureAccount, makeAccount, makeUser } from "./jwt_fixtures.ts";
-import { connectWithCreds } from "./nats_client.ts";
-import { pollUntil } from "./poll.ts";
+import { writeFileAtomic } from "../../src/mirror/files.ts";
+import { pathExists } from "../../src/shared/path_exists.ts";
+import { type FixtureAccount, makeAccount, makeUser } from "../../dev/jwt_fixtures.ts";
+import { connectWithCreds } from "../../dev/nats_client.ts";
+import { pollUntil } from "../../dev/poll.ts";
 import type { TempSetup } from "./setup.ts";
 
 /** A mounted account and a connected user of it. */

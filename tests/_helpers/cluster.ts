@@ -22,12 +22,12 @@ import {
   type DevSetup,
   openDevSetup,
   serverConfigText,
-} from "../../scripts/dev_setup.ts";
-import { monitor } from "./nats_client.ts";
-import { pollUntil } from "./poll.ts";
-import { freePort } from "./ports.ts";
+} from "../../dev/dev_setup.ts";
+import { monitor } from "../../dev/nats_client.ts";
+import { pollUntil } from "../../dev/poll.ts";
+import { freePort } from "../../dev/ports.ts";
 import { natsServerBin } from "./setup.ts";
-import { runSupervisor, type SupervisorRun } from "./supervisor.ts";
+import { runSupervisor, type SupervisorRun } from "../../dev/supervisor_run.ts";
 
 /** The cluster's name in every node's `cluster` block. */
 export const CLUSTER_NAME = "pot";

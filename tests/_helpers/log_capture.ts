@@ -1,10 +1,10 @@
 /** A logger for tests that keeps every line, parsed, so a test can assert on what was logged. */
 
-import { createLogger, type Logger } from "../../src/log.ts";
+import { createLogger, type Logger } from "../../src/shared/log.ts";
 
 /**
  * A character no log line may carry raw: C0 and C1 controls, DEL, the line and paragraph separators
- * and the bidi controls (src/log.ts writes them as escapes).
+ * and the bidi controls (src/shared/log.ts writes them as escapes).
  */
 // deno-lint-ignore no-control-regex
 export const RAW_UNSAFE = /[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/;

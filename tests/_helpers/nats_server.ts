@@ -8,9 +8,9 @@
  */
 
 import { dirname, join } from "node:path";
-import type { DevSetup } from "../../scripts/dev_setup.ts";
-import { pollUntil } from "./poll.ts";
-import { collectOutput, trySignal } from "./process_output.ts";
+import type { DevSetup } from "../../dev/dev_setup.ts";
+import { pollUntil } from "../../dev/poll.ts";
+import { collectOutput, trySignal } from "../../dev/process_output.ts";
 
 export interface NatsServerRun extends AsyncDisposable {
   readonly process: Deno.ChildProcess;

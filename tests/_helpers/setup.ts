@@ -1,8 +1,11 @@
-/** A throwaway dev setup on free ports, removed afterwards. */
+/** A throwaway dev setup on free ports with the tests' nats-server, removed afterwards. */
 
-import { createDevSetup, type DevSetup, type DevSetupOptions } from "../../scripts/dev_setup.ts";
+import {
+  createTempDevSetup,
+  type DevSetupOptions,
+  type TempDevSetup,
+} from "../../dev/dev_setup.ts";
 import { resolveNatsServer } from "../../scripts/nats_server.ts";
-import { freePort } from "./ports.ts";
 
 let serverBin: Promise<string> | undefined;
 
@@ -12,21 +15,9 @@ export function natsServerBin(): Promise<string> {
   return serverBin;
 }
 
-export interface TempSetup extends DevSetup, AsyncDisposable {}
+export type TempSetup = TempDevSetup;
 
 /** Creates a dev setup in a new temporary directory; disposing it removes the directory. */
 export async function tempSetup(options: Partial<DevSetupOptions> = {}): Promise<TempSetup> {
-  const dir = await Deno.makeTempDir({ prefix: "pot-nats-test-" });
-  const setup = await createDevSetup(dir, {
-    clientPort: freePort(),
-    monitorPort: freePort(),
-    serverBin: await natsServerBin(),
-    ...options,
-  });
-  return {
-    ...setup,
-    async [Symbol.asyncDispose]() {
-      await Deno.remove(dir, { recursive: true });
-    },
-  };
+  return await createTempDevSetup({ serverBin: await natsServerBin(), ...options });
 }

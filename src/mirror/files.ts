@@ -1,0 +1,338 @@
+/**
+ * The effects of the JWT mirror: reading the mount and the resolver dir, and carrying out a
+ * {@linkcode MirrorPlan} with atomic writes, so nats-server never reads a partial JWT file.
+ *
+ * The mount is usually a Kubernetes ConfigMap or Secret volume, whose visible files are symlinks
+ * (`X.jwt -> ..data/X.jwt`, `..data -> ..<timestamp>`) that kubelet swaps atomically; reads follow them.
+ *
+ * @module
+ */
+
+import {
+  basename,
+  dirname,
+  isAbsolute,
+  join,
+  relative,
+  resolve,
+  sep as SEPARATOR,
+} from "node:path";
+import { checkAccountJwt, type Trust } from "../jwt/account_jwt.ts";
+import { FileGuard, rejectionKey, rejectionReason } from "../shared/bounded_read.ts";
+import type { MirrorPlan, MountEntry } from "./plan.ts";
+
+const JWT_SUFFIX = ".jwt";
+
+/** Mode of mirrored JWT files, as nats-server writes them itself. */
+const JWT_FILE_MODE = 0o600;
+
+/** True for names the mirror reads: `*.jwt`, not hidden (kubelet's `..data` and temp files are). */
+function isJwtFileName(name: string): boolean {
+  return name.endsWith(JWT_SUFFIX) && !name.startsWith(".") && name.length > JWT_SUFFIX.length;
+}
+
+/**
+ * One mounted `*.jwt` file as read: its text, or why it could not be read. `rejected` is set for a
+ * file the file guard refused (a FIFO, a device, too large) and has logged already: the rejection
+ * and the file's identity, so that a change of it shows in a digest.
+ */
+export type MountFile =
+  | { name: string; text: string }
+  | { name: string; error: string; rejected?: string };
+
+/** Where {@linkcode readMountFiles} and {@linkcode readResolverDir} read files. */
+export interface ReadFilesOptions {
+  /** Default: a guard of its own, with the default size cap. */
+  files?: FileGuard;
+}
+
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+
+/**
+ * Reads the mounted account JWT files (`*.jwt`, not starting with `.`), following symlinks and
+ * skipping directories. A file that cannot be read, or that the file guard refuses, is returned
+ * with its error, so the mirror keeps its previous copy rather than removing it.
+ *
+ * @returns the files sorted by name; `undefined` when the mount dir does not exist
+ * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
+ */
+export function readMountFiles(
+  mountDir: string,
+  options: ReadFilesOptions = {},
+): MountFile[] | undefined {
+  const guard = options.files ?? new FileGuard();
+  const names = listJwtNames(mountDir);
+  if (names === undefined) return undefined;
+  const files: MountFile[] = [];
+  for (const name of names) {
+    const path = join(mountDir, name);
+    try {
+      // Kubelet's visible files are symlinks (isFile false): reading follows them. Reads are
+      // synchronous on purpose: ten times faster than awaiting each of 10,000 small files.
+      const read = guard.read(path);
+      if (read.status === "read") {
+        files.push({ name, text: decoder.decode(read.bytes) });
+      } else if (read.status === "missing") {
+        // A dangling link (mid kubelet swap): the next scan sees the settled state.
+        files.push({ name, error: "could not be read: it does not exist (a dangling link?)" });
+      } else if (read.status === "not regular" && read.kind === "directory") {
+        continue; // a directory named *.jwt
+      } else {
+        const error = `not read: ${rejectionReason(read, guard.maxBytes)}`;
+        files.push({ name, error, rejected: rejectionKey(read) });
+      }
+    } catch (error) {
+      // An unreadable file (permission denied): the next scan looks again.
+      files.push({ name, error: `could not be read: ${errorMessage(error)}` });
+    }
+  }
+  return files;
+}
+
+/** Checks one read mount file against the trust. */
+export function checkMountFile(
+  file: MountFile,
+  trust: Trust,
+  options: { now?: number } = {},
+): MountEntry {
+  if ("error" in file) return { name: file.name, check: { ok: false, reason: file.error } };
+  const expectedSub = file.name.slice(0, -JWT_SUFFIX.length);
+  return { name: file.name, check: checkAccountJwt(file.text, expectedSub, trust, options) };
+}
+
+/**
+ * Lists and checks the mounted account JWTs: {@linkcode readMountFiles} then
+ * {@linkcode checkMountFile} for each.
+ *
+ * @returns the entries sorted by name; `[]` when the mount dir does not exist
+ */
+export function readMount(
+  mountDir: string,
+  trust: Trust,
+  options: { now?: number } & ReadFilesOptions = {},
+): MountEntry[] {
+  const files = readMountFiles(mountDir, options);
+  return (files ?? []).map((file) => checkMountFile(file, trust, options));
+}
+
+/**
+ * Reads every `*.jwt` file of the resolver dir (not `*.jwt.deleted` tombstones, not dotfiles, not
+ * directories). A file the file guard refuses (a FIFO, a device, too large; it logs that once) is
+ * left out, as if it were not there: a mounted JWT of that name is then written over it.
+ *
+ * @returns name -> content; an empty map when the dir does not exist
+ * @throws {Error} naming the file when one cannot be read (other than vanishing while listed)
+ */
+export function readResolverDir(
+  resolverDir: string,
+  options: ReadFilesOptions = {},
+): Map<string, string> {
+  const guard = options.files ?? new FileGuard();
+  const files = new Map<string, string>();
+  const names = listJwtNames(resolverDir);
+  for (const name of names ?? []) {
+    const path = join(resolverDir, name);
+    let read;
+    try {
+      read = guard.read(path);
+    } catch (error) {
+      throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    // The server may delete a file between listing and reading: it is simply not there.
+    if (read.status === "read") files.set(name, decoder.decode(read.bytes));
+  }
+  return files;
+}
+
+/**
+ * Sorted `*.jwt` names of a dir (not dotfiles, not `*.jwt.deleted` tombstones, not directories);
+ * undefined when the dir does not exist. Only names: nothing is opened.
+ * @throws errors of listing the dir other than NotFound
+ */
+export function listJwtNames(dir: string): string[] | undefined {
+  const names: string[] = [];
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.isDirectory && isJwtFileName(entry.name)) names.push(entry.name);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw error;
+  }
+  return names.sort();
+}
+
+/**
+ * Replaces `path` atomically: writes a temp file `.<name>.<random>.tmp` in the same dir with
+ * `options.mode` (default 0600), syncs it to disk and renames it over `path`, so a reader sees the
+ * old content or the new, never a partial file.
+ *
+ * @throws the underlying error, after removing the temp file
+ */
+export async function writeFileAtomic(
+  path: string,
+  content: string,
+  options: { mode?: number } = {},
+): Promise<void> {
+  const mode = options.mode ?? JWT_FILE_MODE;
+  const random = crypto.getRandomValues(new Uint32Array(2)).reduce(
+    (text, n) => text + n.toString(16).padStart(8, "0"),
+    "",
+  );
+  const tempPath = join(dirname(path), `.${basename(path)}.${random}.tmp`);
+  try {
+    const file = await Deno.open(tempPath, { write: true, createNew: true, mode });
+    try {
+      const bytes = new TextEncoder().encode(content);
+      for (let offset = 0; offset < bytes.length;) {
+        offset += await file.write(bytes.subarray(offset));
+      }
+      await file.sync();
+    } finally {
+      file.close();
+    }
+    // The creation mode is filtered by the umask; set it exactly.
+    await Deno.chmod(tempPath, mode);
+    // No fsync of the directory: after a crash the mirror rewrites everything from the mount.
+    await Deno.rename(tempPath, path);
+  } catch (error) {
+    await Deno.remove(tempPath).catch((removeError) => {
+      // NotFound: the temp file was never created or was already renamed.
+      if (!(removeError instanceof Deno.errors.NotFound)) {
+        console.error(`could not remove temp file ${tempPath}: ${errorMessage(removeError)}`);
+      }
+    });
+    throw error;
+  }
+}
+
+const WRITES_IN_FLIGHT = 32;
+
+/** Runs `task` over `items` with at most `limit` running at once. */
+async function forEachConcurrently<T>(
+  items: readonly T[],
+  limit: number,
+  task: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** What {@linkcode applyMirrorPlan} did: file names written and removed, and what failed. */
+export interface MirrorResult {
+  written: string[];
+  removed: string[];
+  failed: { name: string; error: string }[];
+}
+
+/**
+ * Carries out a mirror plan in the resolver dir (created if missing). Each write and removal is
+ * independent: one failure does not stop the others. A file already gone counts as removed.
+ *
+ * @returns what was written, removed and what failed (for the caller to log; the next pass retries)
+ */
+export async function applyMirrorPlan(
+  plan: MirrorPlan,
+  resolverDir: string,
+): Promise<MirrorResult> {
+  const result: MirrorResult = { written: [], removed: [], failed: [] };
+  const fail = (name: string, error: unknown) =>
+    result.failed.push({ name, error: errorMessage(error) });
+
+  if (plan.write.length > 0) {
+    try {
+      await Deno.mkdir(resolverDir, { recursive: true, mode: 0o700 });
+    } catch (error) {
+      // Each write below fails too and reports its own error.
+      fail(resolverDir, error);
+    }
+  }
+  // Several writes in flight let the file system batch their fsyncs (measured: 0.8 ms a file
+  // one at a time, 0.34 ms with 32 in flight), which is what makes 10,000 accounts start fast.
+  await forEachConcurrently(plan.write, WRITES_IN_FLIGHT, async ({ name, jwt }) => {
+    if (!isJwtFileName(name) || /[/\\]/.test(name)) {
+      fail(name, new TypeError(`refusing to write ${JSON.stringify(name)}: not a *.jwt file name`));
+      return;
+    }
+    try {
+      await writeFileAtomic(join(resolverDir, name), jwt, { mode: JWT_FILE_MODE });
+      result.written.push(name);
+    } catch (error) {
+      fail(name, error);
+    }
+  });
+  result.written.sort();
+  for (const name of plan.remove) {
+    if (!isJwtFileName(name) || /[/\\]/.test(name)) {
+      fail(
+        name,
+        new TypeError(`refusing to remove ${JSON.stringify(name)}: not a *.jwt file name`),
+      );
+      continue;
+    }
+    try {
+      await Deno.remove(join(resolverDir, name));
+      result.removed.push(name);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) result.removed.push(name);
+      else fail(name, error);
+    }
+  }
+  return result;
+}
+
+/**
+ * Refuses a mount dir and resolver dir that are the same directory (also through a symlink), or
+ * where one lies inside the other: the mirror writes and removes files in the resolver dir, and the
+ * mount is kubelet's to replace.
+ *
+ * @throws {Error} naming NATS_JWT_MOUNT_DIR and NATS_JWT_DIR and what to change
+ */
+export async function assertDistinctDirs(mountDir: string, resolverDir: string): Promise<void> {
+  const mount = await canonicalPath(mountDir);
+  const resolver = await canonicalPath(resolverDir);
+  const settings = `NATS_JWT_MOUNT_DIR (${JSON.stringify(mountDir)}) and NATS_JWT_DIR ` +
+    `(${JSON.stringify(resolverDir)})`;
+  const fix = "Set NATS_JWT_DIR to a writable directory of its own (for example on the data " +
+    "volume) and NATS_JWT_MOUNT_DIR to the read-only ConfigMap or Secret mount.";
+  if (mount === resolver) {
+    throw new Error(`${settings} are the same directory (${mount}). ${fix}`);
+  }
+  if (isInside(mount, resolver)) {
+    throw new Error(
+      `${settings}: the resolver dir ${resolver} is inside the mount ${mount}. ${fix}`,
+    );
+  }
+  if (isInside(resolver, mount)) {
+    throw new Error(
+      `${settings}: the mount ${mount} is inside the resolver dir ${resolver}. ${fix}`,
+    );
+  }
+}
+
+/** The real path, resolving symlinks of the longest existing prefix of a path. */
+async function canonicalPath(path: string): Promise<string> {
+  const absolute = resolve(path);
+  try {
+    return await Deno.realPath(absolute);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const parent = dirname(absolute);
+    if (parent === absolute) return absolute;
+    return join(await canonicalPath(parent), basename(absolute));
+  }
+}
+
+function isInside(parent: string, child: string): boolean {
+  const path = relative(parent, child);
+  return path !== "" && path !== ".." && !path.startsWith(`..${SEPARATOR}`) && !isAbsolute(path);
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,212 @@
+/**
+ * Decides how to bring the resolver dir in line with the mounted account JWTs.
+ *
+ * The mount (a ConfigMap or Secret volume) is the source of truth; the resolver dir is the
+ * nats-server's writable copy. The plan writes valid JWTs that are new or changed, removes account
+ * JWTs that left the mount, and is conservative about everything else: an invalid mounted file never
+ * replaces or removes the previous copy, the system account's JWT is never removed, files the
+ * supervisor did not make (tombstones `<pub>.jwt.deleted`, other names) are never touched, and a
+ * mount with no account JWT besides the system account's removes nothing, since that is far more
+ * likely a mounting mistake than an intent to delete every account. Neither does a pass that would
+ * remove more accounts at once than the removal limit allows (a broken render of a ConfigMap that
+ * lost most of its keys): it removes none, and says how to allow it.
+ *
+ * A JWT that the mirror already saw in step with the resolver dir (`known`) and must now write again
+ * means the resolver dir changed behind the supervisor's back (a file deleted, tombstoned by a
+ * `$SYS.REQ.CLAIMS.DELETE`, or overwritten with something older): such writes are listed in
+ * `repaired`, so the caller can say so.
+ *
+ * Pure: {@linkcode applyMirrorPlan} in `files.ts` carries the plan out.
+ *
+ * @module
+ */
+
+import { type AccountCheck, isAccountPublicKey } from "../jwt/account_jwt.ts";
+import { base64UrlDecode } from "../jwt/encoding.ts";
+
+/** A `*.jwt` file in the mount dir and the result of checking it. */
+export interface MountEntry {
+  /** `<account public key>.jwt` */
+  name: string;
+  check: AccountCheck;
+}
+
+/** What to do to the resolver dir; all lists are sorted. */
+export interface MirrorPlan {
+  /** Valid mounted JWTs that are absent from the resolver dir or differ from its copy. */
+  write: { name: string; jwt: string }[];
+  /** `<pub>.jwt` files of the resolver dir that are no longer in the mount. */
+  remove: string[];
+  /** Valid mounted JWTs whose resolver copy is already identical. */
+  unchanged: string[];
+  /** Invalid mounted files; `keptPrevious` says a previous copy exists and stays. */
+  rejected: { name: string; reason: string; keptPrevious: boolean }[];
+  /** Account public keys written for the first time (for the claims-push hook). */
+  added: string[];
+  /** Account public keys whose JWT is rewritten (for the claims-push hook). */
+  changed: string[];
+  /** Account public keys whose JWT is removed (for the claims-delete hook). */
+  removed: string[];
+  /**
+   * Valid mounted JWTs older (by `iat`) than the resolver's copy: not written, not pushed. In a
+   * cluster a peer may have pushed a newer JWT while this node's mount is still catching up;
+   * writing (and then pushing) the older one would roll the whole cluster back, and nats-server
+   * accepts an older JWT with a 200 and breaks the account at its next restart.
+   */
+  newerInResolver: { name: string; mountIat: number; resolverIat: number }[];
+  /**
+   * Writes that repair drift: the mounted JWT is the one `known` recorded, so the resolver dir lost
+   * (`missing`) or changed (`different`) its copy since. A subset of `added` and `changed`.
+   */
+  repaired: { account: string; found: "missing" | "different" }[];
+  /**
+   * Set when nothing is removed although files left the mount (the mount holds no account JWT
+   * besides the system account's, or more removals than the limit): why, and what to do.
+   */
+  refusedRemoval?: string;
+}
+
+/** The name of the setting that overrides the removal limit; quoted in refusal reasons. */
+export const REMOVE_MAX_SETTING = "POT_NATS_REMOVE_MAX";
+
+/** Options of {@linkcode planMirror}. */
+export interface PlanMirrorOptions {
+  /** The system account's public key: its JWT is never removed from the resolver dir. */
+  systemAccount?: string;
+  /**
+   * Most accounts one pass may remove (`POT_NATS_REMOVE_MAX`); undefined: half of the account JWTs
+   * in the resolver dir besides the system account's, at least 1 ({@linkcode defaultRemoveMax}).
+   */
+  removeMax?: number;
+  /** File name -> the JWT last seen identical in the mount and the resolver dir. */
+  known?: ReadonlyMap<string, string>;
+}
+
+/**
+ * The default removal limit: half of the account JWTs in the resolver dir (rounded down), at least
+ * 1, so that an ordinary removal goes through and a mass removal does not.
+ */
+export function defaultRemoveMax(accountsInResolver: number): number {
+  return Math.max(1, Math.floor(accountsInResolver / 2));
+}
+
+const JWT_SUFFIX = ".jwt";
+
+/**
+ * Plans the mirror from the checked mount entries and the resolver dir's current files.
+ *
+ * `resolverFiles` maps the name of every `*.jwt` file in the resolver dir to its content. Mirrored
+ * content is the trimmed JWT (no trailing newline) and is compared byte for byte, so a resolver copy
+ * with stray whitespace is rewritten clean.
+ *
+ * @returns the plan; never throws
+ */
+export function planMirror(
+  mount: MountEntry[],
+  resolverFiles: ReadonlyMap<string, string>,
+  options: PlanMirrorOptions = {},
+): MirrorPlan {
+  const plan: MirrorPlan = {
+    write: [],
+    remove: [],
+    unchanged: [],
+    rejected: [],
+    added: [],
+    changed: [],
+    removed: [],
+    newerInResolver: [],
+    repaired: [],
+  };
+
+  const mounted = new Set<string>();
+  for (const { name, check } of [...mount].sort(byName)) {
+    mounted.add(name);
+    const previous = resolverFiles.get(name);
+    if (!check.ok) {
+      plan.rejected.push({ name, reason: check.reason, keptPrevious: previous !== undefined });
+    } else if (previous === check.jwt) {
+      plan.unchanged.push(name);
+    } else if (isOlder(check.claims.iat, issuedAt(previous))) {
+      plan.newerInResolver.push({
+        name,
+        mountIat: check.claims.iat ?? 0,
+        resolverIat: issuedAt(previous)!,
+      });
+    } else {
+      plan.write.push({ name, jwt: check.jwt });
+      (previous === undefined ? plan.added : plan.changed).push(check.claims.sub);
+      if (options.known?.get(name) === check.jwt) {
+        plan.repaired.push({
+          account: check.claims.sub,
+          found: previous === undefined ? "missing" : "different",
+        });
+      }
+    }
+  }
+
+  const systemFile = options.systemAccount && `${options.systemAccount}${JWT_SUFFIX}`;
+  const mountedAccounts = [...mounted].filter((name) => name !== systemFile).length;
+  if (mountedAccounts === 0) {
+    plan.refusedRemoval = emptyMountReason(mounted.size, resolverFiles.size);
+    return plan;
+  }
+
+  const orphans: string[] = [];
+  let accountsInResolver = 0;
+  for (const name of [...resolverFiles.keys()].sort()) {
+    if (!name.endsWith(JWT_SUFFIX)) continue;
+    const pub = name.slice(0, -JWT_SUFFIX.length);
+    // Only files named like an account's JWT are the mirror's to remove.
+    if (!isAccountPublicKey(pub) || pub === options.systemAccount) continue;
+    accountsInResolver++;
+    if (!mounted.has(name)) orphans.push(name);
+  }
+  const limit = options.removeMax ?? defaultRemoveMax(accountsInResolver);
+  if (orphans.length > limit) {
+    const source = options.removeMax === undefined
+      ? `the default, half of the ${accountsInResolver} account JWTs in the resolver dir`
+      : `set by ${REMOVE_MAX_SETTING}`;
+    plan.refusedRemoval =
+      `${orphans.length} accounts left the mount but at most ${limit} may be removed at once ` +
+      `(${source}); removing none and keeping their JWT files, since losing most accounts at ` +
+      `once is more likely a broken render of the mount than an intent. If these accounts were ` +
+      `really removed, set ${REMOVE_MAX_SETTING}=${orphans.length} (or more) to allow it`;
+    return plan;
+  }
+  plan.remove = orphans;
+  plan.removed = orphans.map((name) => name.slice(0, -JWT_SUFFIX.length));
+  return plan;
+}
+
+function emptyMountReason(mountedFiles: number, resolverFiles: number): string {
+  const holds = mountedFiles === 0
+    ? "the mount holds no *.jwt file"
+    : "the mount holds no account JWT other than the system account's";
+  if (resolverFiles === 0) return `${holds}: nothing to mirror`;
+  return `${holds}: keeping all ${resolverFiles} account JWTs of the resolver dir, since an ` +
+    "empty or missing mount is more likely a mounting mistake than an intent to remove every " +
+    "account";
+}
+
+/** True when the mounted JWT's `iat` is known and strictly older than the resolver copy's. */
+function isOlder(mountIat: number | undefined, resolverIat: number | undefined): boolean {
+  return mountIat !== undefined && resolverIat !== undefined && mountIat < resolverIat;
+}
+
+/** The `iat` claim of a JWT's payload, or undefined when it cannot be read (then the mount wins). */
+export function issuedAt(jwt: string | undefined): number | undefined {
+  const payload = jwt?.trim().split(".")[1];
+  if (!payload) return undefined;
+  const bytes = base64UrlDecode(payload);
+  if (!bytes) return undefined;
+  try {
+    const iat = (JSON.parse(new TextDecoder().decode(bytes)) as { iat?: unknown }).iat;
+    return typeof iat === "number" ? iat : undefined;
+  } catch {
+    return undefined; // not a readable JWT: nothing to compare, so the mounted one is written
+  }
+}
+
+function byName(a: MountEntry, b: MountEntry): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+}

@@ -1,0 +1,222 @@
+/**
+ * Owns the nats-server child process: starts it, passes signals on, stops it within a deadline
+ * (then kills it), restarts it gracefully, and reports how it ended.
+ *
+ * The child's stdout and stderr are inherited, not piped: the supervisor never reads them, so a very
+ * long or very fast log line can never stall the server on a full pipe.
+ */
+
+import type { Logger } from "../shared/log.ts";
+
+/** The part of `Deno.ChildProcess` the supervisor uses; tests may pass their own. */
+export interface ChildHandle {
+  readonly pid: number;
+  readonly status: Promise<Deno.CommandStatus>;
+  kill(signal?: Deno.Signal): void;
+}
+
+export interface SpawnRequest {
+  bin: string;
+  args: string[];
+  cwd: string;
+}
+
+export type Spawner = (request: SpawnRequest) => ChildHandle;
+
+/** Spawns with the supervisor's environment and inherited stdio. */
+export function spawnInherited(request: SpawnRequest): ChildHandle {
+  return new Deno.Command(request.bin, {
+    args: request.args,
+    cwd: request.cwd,
+    stdin: "null",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+}
+
+/** Exit status as a shell reports it: the code, or 128+n when killed by signal n. */
+export function exitCodeOf(status: Deno.CommandStatus): number {
+  return status.code;
+}
+
+export interface ServerProcessOptions {
+  request: SpawnRequest;
+  log: Logger;
+  stopTimeoutMs: number;
+  spawn?: Spawner;
+}
+
+/**
+ * How long an exit that nobody asked for waits for a stop request before it counts as unexpected.
+ * A terminal's Ctrl-C sends SIGINT to the whole process group: nats-server may exit before the
+ * supervisor has handled its own copy of the signal (seen in 6 of 7 tries before this wait).
+ */
+const STOP_REQUEST_WINDOW_MS = 250;
+
+/**
+ * Runs nats-server until it exits for good. `run()` resolves with the exit code the supervisor should
+ * exit with; a restart asked for with `restart()` is not an exit.
+ */
+export class ServerProcess {
+  readonly #options: ServerProcessOptions;
+  readonly #spawn: Spawner;
+  #child: ChildHandle | undefined;
+  #stopping = false;
+  /** Resolves once a stop has been asked for. */
+  readonly #stopRequested: PromiseWithResolvers<void> = Promise.withResolvers();
+  #restarting = false;
+  #killTimer: ReturnType<typeof setTimeout> | undefined;
+  #started: PromiseWithResolvers<void> = Promise.withResolvers();
+  #generation = 0;
+
+  constructor(options: ServerProcessOptions) {
+    this.#options = options;
+    this.#spawn = options.spawn ?? spawnInherited;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /** How many times nats-server has been started; changes on every restart. */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /** Resolves once the next (or current) child has been spawned. */
+  whenStarted(): Promise<void> {
+    return this.#started.promise;
+  }
+
+  /**
+   * Starts nats-server and keeps it running across restarts.
+   * @returns the exit code to exit with: the child's code, or 128+n if it died of signal n.
+   * @throws when the binary cannot be started (missing, not executable).
+   */
+  async run(): Promise<number> {
+    const { log, request } = this.#options;
+    while (true) {
+      const child = this.#startChild();
+      const status = await child.status;
+      this.#clearKillTimer();
+      this.#child = undefined;
+      const code = exitCodeOf(status);
+      if (!this.#stopping && !this.#restarting) await this.#stopRequestedWithin();
+      if (this.#stopping) {
+        log.info("nats-server stopped", { code, signal: status.signal ?? undefined });
+        return code;
+      }
+      if (this.#restarting) {
+        this.#restarting = false;
+        log.info("nats-server stopped for restart; starting it again", { code });
+        continue;
+      }
+      log.error("nats-server exited unexpectedly; exiting with its status", {
+        code,
+        signal: status.signal ?? undefined,
+        bin: request.bin,
+      });
+      return code;
+    }
+  }
+
+  /** Passes a signal to the running child; returns false when there is none. */
+  signal(signal: Deno.Signal): boolean {
+    const child = this.#child;
+    if (!child) return false;
+    try {
+      child.kill(signal);
+      return true;
+    } catch (error) {
+      // The child exited between the check and the kill: nothing to deliver to.
+      this.#options.log.debug("signal not delivered: nats-server already exited", {
+        signal,
+        error,
+      });
+      return false;
+    }
+  }
+
+  /**
+   * A stop has been asked for and will follow (the supervisor first lets go of its own
+   * connections): from now on an exit of nats-server is a stop, not a failure.
+   */
+  expectStop(): void {
+    this.#stopping = true;
+    this.#stopRequested.resolve();
+  }
+
+  /**
+   * Stops nats-server for good: sends `signal`, then SIGKILL once the stop timeout has passed.
+   * A later call (a second signal) passes its signal on but keeps the first deadline.
+   */
+  stop(signal: Deno.Signal): void {
+    const first = this.#killTimer === undefined || !this.#stopping;
+    this.expectStop();
+    this.signal(signal);
+    if (first && this.#child) this.#armKillTimer("stop");
+  }
+
+  /** Waits a moment for a stop request that may be on its way (see STOP_REQUEST_WINDOW_MS). */
+  async #stopRequestedWithin(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#stopRequested.promise,
+      new Promise((resolve) => timer = setTimeout(resolve, STOP_REQUEST_WINDOW_MS)),
+    ]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Restarts nats-server gracefully (SIGINT, wait, start again). Resolves once the new child runs,
+   * or at once when a stop is under way (a stop always wins over a restart).
+   */
+  async restart(): Promise<void> {
+    if (this.#stopping || !this.#child) return;
+    this.#restarting = true;
+    this.#started = Promise.withResolvers();
+    this.signal("SIGINT");
+    this.#armKillTimer("restart");
+    await this.#started.promise;
+  }
+
+  #startChild(): ChildHandle {
+    const { request, log } = this.#options;
+    let child: ChildHandle;
+    try {
+      child = this.#spawn(request);
+    } catch (error) {
+      throw new Error(
+        `cannot start nats-server "${request.bin}": ${(error as Error).message}; ` +
+          `set NATS_SERVER_BIN to the path of a nats-server 2.10+ binary`,
+      );
+    }
+    this.#child = child;
+    this.#generation++;
+    log.info("nats-server started", { pid: child.pid, args: request.args.join(" ") });
+    this.#started.resolve();
+    return child;
+  }
+
+  #armKillTimer(reason: string): void {
+    this.#clearKillTimer();
+    const { stopTimeoutMs, log } = this.#options;
+    const child = this.#child;
+    this.#killTimer = setTimeout(() => {
+      if (this.#child !== child) return;
+      log.warn(`nats-server did not ${reason} within ${stopTimeoutMs} ms; killing it`, {
+        hint: "raise POT_NATS_STOP_TIMEOUT_SECONDS if the server needs longer",
+      });
+      this.signal("SIGKILL");
+    }, stopTimeoutMs);
+  }
+
+  #clearKillTimer(): void {
+    if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
+    this.#killTimer = undefined;
+  }
+}

@@ -1,0 +1,329 @@
+/**
+ * The change pipeline: watch -> debounce -> scan -> decide -> act -> report.
+ *
+ * Every file event, and the periodic re-scan, only asks for a pass. A pass scans what each cause
+ * covers, compares digests with what was last applied, mirrors JWTs, decides with the reload
+ * policy, tests the config with `nats-server -t` when the config drives the action, then reloads
+ * (SIGHUP, confirmed through `/varz`) or restarts nats-server. Passes never overlap; a change that
+ * arrives during a pass causes one more pass after it.
+ */
+
+import { FileGuard } from "../shared/bounded_read.ts";
+import { Debouncer } from "./debounce.ts";
+import { DirWatchers } from "./dir_watchers.ts";
+import { type JwtChanges, JwtMirror, type MirrorOutcome } from "../mirror/mirror.ts";
+import { type Logger, longField } from "../shared/log.ts";
+import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
+import { type Scan, scanAll } from "./scan.ts";
+import { checkServerConfig, type ConfigCheck } from "../server/server_binary.ts";
+import type { ServerProcess } from "../server/server_process.ts";
+import type { Settings } from "../cli/settings.ts";
+import type { Companion } from "../server/supervisor.ts";
+
+/** Longest a burst of events may postpone a pass. */
+const MAX_WAIT_MS = 1000;
+/** Longest a pass waits for a kubelet volume caught mid-update to settle. */
+const SETTLE_MAX_MS = 1000;
+/** How long a SIGHUP may take to show in `/varz` before it counts as rejected. */
+const RELOAD_CONFIRM_MS = 2000;
+
+export interface PipelineOptions {
+  settings: Settings;
+  log: Logger;
+  /** Called after a pass mirrored JWT changes (the claims push and purge hook). */
+  onJwtChanges?: (changes: JwtChanges) => void | Promise<void>;
+  /** Called before removed accounts' JWT files are deleted (the live account delete). */
+  beforeRemove?: (accounts: string[]) => Promise<void>;
+  checkConfig?: (bin: string, confPath: string) => Promise<ConfigCheck>;
+  /** Reads every watched file (default: a guard with `settings.maxFileBytes`, warning to `log`). */
+  files?: FileGuard;
+}
+
+export class ChangePipeline implements Companion {
+  readonly #options: PipelineOptions;
+  readonly #mirror: JwtMirror;
+  readonly #applied = new Map<Cause, string>();
+  readonly #debouncer: Debouncer;
+  readonly #watchers: DirWatchers;
+  readonly #files: FileGuard;
+  #configFiles: string[] = [];
+  #rejectedConfig: string | undefined;
+  #server: ServerProcess | undefined;
+  #rescanTimer: ReturnType<typeof setInterval> | undefined;
+  #settlingSince: number | undefined;
+  /** The next pass compares the resolver dir with the mount even if the mount did not change. */
+  #driftCheckWanted = false;
+  #passes = 0;
+
+  constructor(options: PipelineOptions) {
+    this.#options = options;
+    const { settings, log } = options;
+    const files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
+    this.#files = files;
+    this.#mirror = new JwtMirror({
+      confPath: settings.confPath,
+      mountDir: settings.jwtMountDir,
+      resolverDir: settings.jwtDir,
+      log,
+      ...(settings.removeMax !== undefined ? { removeMax: settings.removeMax } : {}),
+      files,
+      ...(options.beforeRemove ? { beforeRemove: options.beforeRemove } : {}),
+    });
+    this.#debouncer = new Debouncer(() => this.#pass(), {
+      debounceMs: settings.debounceMs,
+      maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
+      onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
+    });
+    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log, {
+      onFifo: (path, info) => files.report(path, info),
+    });
+  }
+
+  /** Passes run so far (for tests and benchmarks). */
+  get passes(): number {
+    return this.#passes;
+  }
+
+  /** Mirrors the mount and records the state nats-server is about to start with. */
+  async beforeStart(): Promise<void> {
+    const scan = await this.#scan();
+    for (const cause of CAUSES) if (cause !== "jwt") this.#markApplied(cause, scan);
+    try {
+      const outcome = await this.#mirror.apply(scan.mountFiles);
+      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
+    } catch (error) {
+      this.#options.log.error(`JWT mirror before start failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Starts watching once nats-server runs. */
+  start(server: ServerProcess): void {
+    this.#server = server;
+    const { settings, log } = this.#options;
+    if (settings.rescanSeconds > 0) {
+      this.#rescanTimer = setInterval(
+        () => this.requestDriftCheck(),
+        settings.rescanSeconds * 1000,
+      );
+    }
+    // A change between beforeStart and now is caught by this first pass.
+    this.#debouncer.trigger();
+    log.info("watching for changes", {
+      mode: settings.mode,
+      debounce_ms: settings.debounceMs,
+      rescan_s: settings.rescanSeconds,
+    });
+  }
+
+  /**
+   * Asks for a pass that compares the resolver dir with the mount even if the mount did not change
+   * (the periodic re-scan, and a purge run that found mounted accounts missing from the resolver).
+   */
+  requestDriftCheck(): void {
+    this.#driftCheckWanted = true;
+    this.#debouncer.trigger();
+  }
+
+  async close(): Promise<void> {
+    if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer);
+    await this.#debouncer.close();
+    await this.#watchers.close();
+  }
+
+  async #scan(): Promise<Scan> {
+    const files = this.#files;
+    files.sweep();
+    // Before reading: a directory that changes from now on shows in the directory check.
+    this.#watchers.recordDirStates();
+    const scan = await scanAll(this.#options.settings, this.#configFiles, { files });
+    this.#configFiles = scan.configFiles;
+    const started = this.#watchers.sync(scan.watchDirs, {
+      knownRegular: (path) => files.readAsRegular(path),
+    });
+    // A file written into a newly watched directory between the scan and the arming raised no
+    // event: one more (cheap, content-compared) pass covers it.
+    if (started > 0) this.#debouncer.trigger();
+    return scan;
+  }
+
+  #markApplied(cause: Cause, scan: Scan): void {
+    this.#applied.set(cause, scan.digests.get(cause) ?? "");
+  }
+
+  async #pass(): Promise<void> {
+    const server = this.#server;
+    if (!server || server.stopping) return;
+    this.#passes++;
+    const { settings, log } = this.#options;
+    const started = performance.now();
+    const scan = await this.#scan();
+    log.debug("change pass: scanned", { ms: Math.round(performance.now() - started) });
+    if (this.#stillSettling(scan)) return;
+    const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
+    const driftCheck = this.#driftCheckWanted;
+    this.#driftCheckWanted = false;
+    if (changed.size === 0 && !driftCheck) {
+      log.debug("change pass: no content changed");
+      return;
+    }
+    if (changed.size > 0) log.info("change detected", { causes: [...changed].join(",") });
+
+    let jwtChanges: JwtChanges | undefined;
+    if (changed.has("jwt") || driftCheck) {
+      // Every mirror run compares the mount with the resolver dir on disk: a drift check is a
+      // mirror run whose mount did not change.
+      jwtChanges = await this.#mirrorJwts(scan);
+      log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
+      if (!hasEffect(jwtChanges)) changed.delete("jwt");
+    }
+    if (changed.size === 0) {
+      await this.#reportJwtChanges(jwtChanges);
+      return;
+    }
+
+    const decision = decideReload(settings.mode, changed);
+    if (decision.testConfig && !(await this.#configAccepted(scan))) {
+      // The server keeps its previous config; nothing but the JWT mirror is applied.
+      await this.#reportJwtChanges(jwtChanges);
+      return;
+    }
+    if (decision.action === "reload") await this.#reload([...changed]);
+    if (decision.action === "restart") {
+      log.info("restarting nats-server to apply the change", { causes: [...changed].join(",") });
+      await server.restart();
+    }
+    for (const cause of changed) if (cause !== "jwt") this.#markApplied(cause, scan);
+    if (decision.action === "none" && changed.size > 0) {
+      const why = changed.size === 1 && changed.has("jwt")
+        ? "JWT changes are applied by the claims push"
+        : "not in this mode";
+      log.info(`no reload needed: ${why}`, { causes: [...changed].join(",") });
+    }
+    await this.#reportJwtChanges(jwtChanges);
+  }
+
+  /**
+   * True when a kubelet volume is mid-update and the pass should wait for it (another pass is
+   * asked for); never for more than SETTLE_MAX_MS, so a volume that never settles still applies.
+   */
+  #stillSettling(scan: Scan): boolean {
+    const { log } = this.#options;
+    if (scan.settling.length === 0) {
+      this.#settlingSince = undefined;
+      return false;
+    }
+    this.#settlingSince ??= Date.now();
+    if (Date.now() - this.#settlingSince < SETTLE_MAX_MS) {
+      log.debug("a volume is mid-update; waiting for it to settle", {
+        dirs: scan.settling.join(","),
+      });
+      this.#debouncer.trigger();
+      return true;
+    }
+    log.warn(`a volume has not settled within ${SETTLE_MAX_MS} ms; applying what is there`, {
+      dirs: scan.settling.join(","),
+    });
+    this.#settlingSince = undefined;
+    return false;
+  }
+
+  /** Mirrors; the jwt digest counts as applied only once nothing is left to retry. */
+  async #mirrorJwts(scan: Scan): Promise<JwtChanges | undefined> {
+    try {
+      const outcome = await this.#mirror.apply(scan.mountFiles);
+      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
+      return outcome.changes;
+    } catch (error) {
+      this.#options.log.error(`JWT mirror failed: ${(error as Error).message}`, {
+        hint: "fix the server config; the mirror is retried on the next change or re-scan",
+      });
+      return undefined;
+    }
+  }
+
+  /** Tests the config; a rejected config is logged once per content, with nats-server's words. */
+  async #configAccepted(scan: Scan): Promise<boolean> {
+    const { settings, log } = this.#options;
+    const key = `${scan.digests.get("config")}:${scan.digests.get("accounts")}`;
+    if (key === this.#rejectedConfig) return false;
+    if (scan.rejectedConfig.length > 0) {
+      // nats-server would block on a FIFO or read a huge file just the same: never test or apply.
+      this.#rejectedConfig = key;
+      log.error("the changed config is not applied: a file of it was not read (see above)", {
+        files: scan.rejectedConfig.join(","),
+      });
+      return false;
+    }
+    const check = this.#options.checkConfig ?? checkServerConfig;
+    const result = await check(settings.serverBin, settings.confPath);
+    if (result.ok) {
+      this.#rejectedConfig = undefined;
+      return true;
+    }
+    this.#rejectedConfig = key;
+    log.error("the changed config is invalid; not applied, nats-server keeps the previous one", {
+      conf: settings.confPath,
+      // An operator needs nats-server's words whole to fix the config: a message's bound, not a field's.
+      nats_server: longField(result.output),
+    });
+    return false;
+  }
+
+  /** SIGHUP, confirmed by `/varz` `config_load_time` changing when the monitor port is on. */
+  async #reload(causes: Cause[]): Promise<void> {
+    const { settings, log } = this.#options;
+    const port = settings.monitorPort;
+    const before = port === 0 ? undefined : await configLoadTime(port);
+    if (!this.#server?.signal("SIGHUP")) return;
+    if (before === undefined) {
+      log.info("sent SIGHUP to nats-server", { causes: causes.join(",") });
+      return;
+    }
+    const deadline = Date.now() + RELOAD_CONFIRM_MS;
+    while (Date.now() < deadline) {
+      const now = await configLoadTime(port);
+      if (now !== undefined && now !== before) {
+        log.info("nats-server reloaded its configuration", { causes: causes.join(",") });
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    log.error("nats-server did not confirm the reload; it keeps its previous configuration", {
+      causes: causes.join(","),
+      hint: "see nats-server's own log lines above for the reason",
+    });
+  }
+
+  async #reportJwtChanges(changes: JwtChanges | undefined): Promise<void> {
+    if (!changes || !this.#options.onJwtChanges || !hasEffect(changes)) return;
+    await this.#options.onJwtChanges(changes);
+  }
+}
+
+/** True when a mirror run wrote or removed something. */
+function hasEffect(changes: JwtChanges | undefined): changes is JwtChanges {
+  return changes !== undefined &&
+    changes.added.length + changes.changed.length + changes.removed.length > 0;
+}
+
+/**
+ * True when a mirror left nothing to retry. A failed write, or a JWT refused only for its validity
+ * window, keeps the mount "changed", so the next pass or re-scan looks again (a JWT whose `nbf` has
+ * passed is then mirrored without any file changing).
+ */
+function mirrorSettled(outcome: MirrorOutcome): boolean {
+  return outcome.failed === 0 && outcome.timeRejected === 0;
+}
+
+/** `/varz` `config_load_time`, or undefined when the monitor does not answer. */
+async function configLoadTime(port: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/varz`, {
+      signal: AbortSignal.timeout(1000),
+    });
+    const varz = await response.json() as { config_load_time?: string };
+    return varz.config_load_time;
+  } catch {
+    return undefined; // not up yet, or the monitor is bound elsewhere: the reload goes unconfirmed
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * What a change requires of nats-server, by cause and mode. Pure: the pipeline asks, another
+ * module acts.
+ *
+ * - `server` mode: a change of the config, accounts file, creds or TLS dir -> SIGHUP.
+ * - `leaf` mode: TLS -> SIGHUP; config, accounts file or creds -> a graceful restart, because
+ *   leafnode remotes cannot be changed by a reload.
+ * - JWTs, in both modes: mirrored, then applied by the claims push, never by a SIGHUP. A SIGHUP
+ *   does not apply a changed JWT of a loaded account (new accounts load from the resolver dir on
+ *   first use anyway), and on nats-server 2.10 every SIGHUP in operator mode disconnects all
+ *   clients (measured on 2.10.27; 2.15.1 keeps them): for a JWT change it could only do harm.
+ */
+
+import type { ServerMode } from "../cli/settings.ts";
+
+export const CAUSES = ["config", "accounts", "tls", "jwt", "creds"] as const;
+export type Cause = typeof CAUSES[number];
+
+export type ServerAction = "none" | "reload" | "restart";
+
+export interface ReloadDecision {
+  /** Mirror the JWT mount into the resolver dir before anything else. */
+  mirror: boolean;
+  /** Test the config with `nats-server -t` first; a failing config stops the action. */
+  testConfig: boolean;
+  action: ServerAction;
+}
+
+/** Decides what the changed causes require; no change -> nothing. */
+export function decideReload(mode: ServerMode, changed: ReadonlySet<Cause>): ReloadDecision {
+  const action = mode === "server" ? serverModeAction(changed) : leafModeAction(changed);
+  return {
+    mirror: changed.has("jwt"),
+    testConfig: action !== "none" && (changed.has("config") || changed.has("accounts")),
+    action,
+  };
+}
+
+function serverModeAction(changed: ReadonlySet<Cause>): ServerAction {
+  return [...changed].some((cause) => cause !== "jwt") ? "reload" : "none";
+}
+
+function leafModeAction(changed: ReadonlySet<Cause>): ServerAction {
+  if (changed.has("config") || changed.has("accounts") || changed.has("creds")) return "restart";
+  if (changed.has("tls")) return "reload";
+  return "none";
+}
