@@ -12,14 +12,14 @@
  * back is written back (and pushed by the caller), with a warning saying what was found.
  */
 
-import { type Trust, trustFrom } from "../jwt/account_jwt.ts";
+import { operatorSystemAccount, type Trust, trustFrom } from "../jwt/account_jwt.ts";
 import type { FileGuard } from "../shared/bounded_read.ts";
 import { clip, type Logger, show } from "../shared/log.ts";
 import { join } from "node:path";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./files.ts";
 import { issuedAt, type MirrorPlan, type MountEntry, planMirror } from "./plan.ts";
 import { pathExists } from "../shared/path_exists.ts";
-import { getKey, readServerConfig, trustMaterial } from "../config/format.ts";
+import { getKey, readServerConfig, type ServerConfig, trustMaterial } from "../config/format.ts";
 
 export interface JwtChanges {
   added: string[];
@@ -53,11 +53,20 @@ export function readServerTrust(
   };
   const config = readServerConfig(confPath, readOptions);
   const material = trustMaterial(config, confPath, readOptions);
-  const system = getKey(config.root, "system_account");
-  return {
-    trust: trustFrom(material.operatorJwts, material.trustedKeys),
-    systemAccount: typeof system === "string" ? system : undefined,
-  };
+  const trust = trustFrom(material.operatorJwts, material.trustedKeys);
+  return { trust, systemAccount: systemAccountOf(config, material.operatorJwts) };
+}
+
+/**
+ * The system account as nats-server decides it: `system_account` (also spelled `system`) in the
+ * config, else the `nats.system_account` of its only operator JWT.
+ */
+function systemAccountOf(config: ServerConfig, operatorJwts: string[]): string | undefined {
+  for (const key of ["system_account", "system"]) {
+    const value = getKey(config.root, key);
+    if (typeof value === "string" && value !== "") return value;
+  }
+  return operatorJwts.length === 1 ? operatorSystemAccount(operatorJwts[0]!) : undefined;
 }
 
 export interface JwtMirrorOptions {
