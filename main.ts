@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
   // One guard for every file read from a watched path: each rejected file is warned about once.
   const files = new FileGuard({ maxBytes: settings.maxFileBytes, log });
   const adminJobs = new AdminJobs(settings, log, {
+    config: () => pipeline.serverView(),
     files,
     onDrift: () => pipeline.requestDriftCheck(),
   });

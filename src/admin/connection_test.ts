@@ -5,6 +5,7 @@
  */
 
 import assert from "node:assert/strict";
+import { ServerView } from "../config/server_view.ts";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -118,7 +119,7 @@ Deno.test("the admin connection against a running server", async (t) => {
 
   const verify = (nc: NatsConnection, signal: AbortSignal) =>
     verifyAdminConnection(nc, {
-      confPath: setup.confPath,
+      config: () => ServerView.read(setup.confPath),
       monitorPort: setup.options.monitorPort,
       signal,
     });

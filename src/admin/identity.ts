@@ -15,10 +15,10 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { operatorSystemAccount } from "../jwt/account_jwt.ts";
-import { connectHost, serverListenAddresses } from "../config/listen_addresses.ts";
+import { connectHost } from "../config/listen_addresses.ts";
+import type { ServerView } from "../config/server_view.ts";
+import { errorMessage } from "../shared/errors.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
-import { getKey, readServerConfig, trustMaterial } from "../config/format.ts";
 
 export const USER_INFO_SUBJECT = "$SYS.REQ.USER.INFO";
 
@@ -96,7 +96,8 @@ export function judgeAdminConnection(facts: AdminConnectionFacts): AdminVerdict 
 }
 
 export interface VerifyAdminConnectionOptions {
-  confPath: string;
+  /** The server config as last read; throws when it could not be read. */
+  config: () => ServerView;
   /** `NATS_MONITOR_PORT`; 0 leaves the server unchecked. */
   monitorPort: number;
   /** Arguments after `--` (they may move the monitor). */
@@ -133,7 +134,7 @@ export async function verifyAdminConnection(
   if (user !== undefined) facts.userAccount = user;
   if (nc.info?.server_id) facts.connectedServerId = nc.info.server_id;
   if (typeof varz?.server_id === "string") facts.childServerId = varz.server_id;
-  const systemAccount = configuredSystemAccount(options.confPath) ??
+  const systemAccount = configuredSystemAccount(options.config) ??
     (typeof varz?.system_account === "string"
       ? { key: varz.system_account, source: "the server's /varz" }
       : undefined);
@@ -154,19 +155,11 @@ async function requestUserAccount(nc: NatsConnection, timeoutMs: number): Promis
  * only operator JWT names, as nats-server decides it; undefined when neither says, or the config
  * cannot be read.
  */
-function configuredSystemAccount(confPath: string): { key: string; source: string } | undefined {
+function configuredSystemAccount(
+  config: () => ServerView,
+): { key: string; source: string } | undefined {
   try {
-    const config = readServerConfig(confPath);
-    for (const key of ["system_account", "system"]) {
-      const value = getKey(config.root, key);
-      if (typeof value === "string" && value !== "") {
-        return { key: value, source: `${key} in the server config` };
-      }
-    }
-    const { operatorJwts } = trustMaterial(config, confPath);
-    if (operatorJwts.length !== 1) return undefined;
-    const fromOperator = operatorSystemAccount(operatorJwts[0]!);
-    return fromOperator ? { key: fromOperator, source: "the operator JWT" } : undefined;
+    return config().systemAccountSetting;
   } catch {
     return undefined; // an unreadable config: /varz, if on, still tells
   }
@@ -180,8 +173,7 @@ async function readVarz(
   let host = "127.0.0.1";
   let port = options.monitorPort;
   try {
-    const monitor = serverListenAddresses(readServerConfig(options.confPath).root, {
-      confPath: options.confPath,
+    const monitor = options.config().listenAddresses({
       monitorPort: options.monitorPort,
       extraArgs: options.extraArgs ?? [],
     }).find((address) => address.role === "monitor");
@@ -197,8 +189,4 @@ async function readVarz(
     timeoutMs,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

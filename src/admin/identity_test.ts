@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ServerView } from "../config/server_view.ts";
 import { join } from "node:path";
 import {
   type AdminConnectionFacts,
@@ -101,7 +102,10 @@ Deno.test("verifyAdminConnection against a real server", async (t) => {
   await using setup = await tempSetup();
   await using server = await startNatsServer(setup);
   const removeGuard = installTransportErrorGuard(silentLogger);
-  const options = { confPath: setup.confPath, monitorPort: setup.options.monitorPort };
+  const options = {
+    config: () => ServerView.read(setup.confPath),
+    monitorPort: setup.options.monitorPort,
+  };
   try {
     await t.step("the system user on this server is accepted", async () => {
       const nc = await connectWithCreds(server.url, setup.sysUser.creds);
@@ -131,10 +135,16 @@ Deno.test("verifyAdminConnection against a real server", async (t) => {
         await Deno.writeTextFile(conf, `port: ${setup.options.clientPort}\n`);
         const nc = await connectWithCreds(server.url, setup.sysUser.creds);
         try {
-          assert.deepEqual(await verifyAdminConnection(nc, { ...options, confPath: conf }), {
-            ok: true,
+          assert.deepEqual(
+            await verifyAdminConnection(nc, { ...options, config: () => ServerView.read(conf) }),
+            {
+              ok: true,
+            },
+          );
+          const blind = await verifyAdminConnection(nc, {
+            config: () => ServerView.read(conf),
+            monitorPort: 0,
           });
-          const blind = await verifyAdminConnection(nc, { confPath: conf, monitorPort: 0 });
           assert.equal(blind.ok, false, "no source names the system account");
         } finally {
           await nc.close();

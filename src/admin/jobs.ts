@@ -11,12 +11,12 @@ import { verifyAdminConnection } from "./identity.ts";
 import { chooseClientTls } from "./tls.ts";
 import { FileGuard } from "../shared/bounded_read.ts";
 import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
-import { type JwtChanges, readServerTrust } from "../mirror/mirror.ts";
+import type { JwtChanges } from "../mirror/mirror.ts";
 import type { Logger } from "../shared/log.ts";
 import { readResolverDir } from "../mirror/files.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { PurgeReconciler } from "../purge/reconciler.ts";
-import { getKey, readServerConfig } from "../config/format.ts";
+import type { ServerView } from "../config/server_view.ts";
 import type { Settings } from "../cli/settings.ts";
 import type { Companion } from "../server/supervisor.ts";
 import { findStoreDir } from "./store_dir.ts";
@@ -61,19 +61,27 @@ export class AdminJobs implements Companion {
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
 
   readonly #onDrift: ((accounts: string[]) => void) | undefined;
+  readonly #config: () => ServerView;
 
   /**
-   * @param options.files reads the config, the creds, the signing key and the resolver dir
+   * @param options.config the server config as last read (the pipeline reads it once per pass);
+   *   throws when it could not be read
+   * @param options.files reads the creds, the signing key and the resolver dir
    * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
    *   resolver dir (the pipeline then writes them back)
    */
   constructor(
     settings: Settings,
     log: Logger,
-    options: { files?: FileGuard; onDrift?: (accounts: string[]) => void } = {},
+    options: {
+      config: () => ServerView;
+      files?: FileGuard;
+      onDrift?: (accounts: string[]) => void;
+    },
   ) {
     this.#settings = settings;
     this.#log = log;
+    this.#config = options.config;
     this.#files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#onDrift = options.onDrift;
   }
@@ -97,11 +105,11 @@ export class AdminJobs implements Companion {
       // Only a system account user on our own child may push and purge.
       verify: (nc, signal) =>
         verifyAdminConnection(nc, {
-          confPath: settings.confPath,
+          config: this.#config,
           monitorPort: settings.monitorPort,
           signal,
         }),
-      ...tlsOption(settings, files),
+      ...tlsOption(settings, this.#config),
     });
     this.#connection = connection;
     this.#reconciler = new PurgeReconciler({
@@ -111,13 +119,13 @@ export class AdminJobs implements Companion {
       resolverDir: settings.jwtDir,
       mountDir: settings.jwtMountDir,
       ...(this.#onDrift ? { onDrift: this.#onDrift } : {}),
-      systemAccount: () => readServerTrust(settings.confPath, { files }).systemAccount,
+      systemAccount: () => this.#config().systemAccount,
       findStoreDir: async () =>
         (await findStoreDir({
           setting: settings.jetstreamStoreDir,
           monitorPort: settings.monitorPort,
           nc: connection.connection,
-          confPath: settings.confPath,
+          config: this.#config,
           log: this.#log,
         })).dir,
       connection: () => connection.ready(this.#closing.signal),
@@ -329,14 +337,11 @@ async function serverListsConnection(port: number, name: string): Promise<boolea
 /** TLS for the admin connection when the URL or the server config asks for it. */
 function tlsOption(
   settings: Settings,
-  files: FileGuard,
+  config: () => ServerView,
 ): { tls?: { ca?: string; cert?: string; key?: string } } {
   let serverRequiresTls = false;
   try {
-    const config = readServerConfig(settings.confPath, {
-      readTextFile: (path) => files.readText(path),
-    });
-    serverRequiresTls = getKey(config.root, "tls") !== undefined;
+    serverRequiresTls = config().tlsRequired;
   } catch {
     // An unreadable config is reported by nats-server itself; the URL alone decides then.
   }

@@ -20,7 +20,7 @@
 import { basename, dirname, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Logger, quote } from "../shared/log.ts";
-import { jetstreamStoreDir, readServerConfig } from "../config/format.ts";
+import type { ServerView } from "../config/server_view.ts";
 
 export type StoreDirSource = "setting" | "monitor" | "system account" | "config";
 
@@ -39,9 +39,8 @@ export interface FindStoreDirOptions {
   monitorHost?: string;
   /** The admin (system account) connection, if it is up. */
   nc?: NatsConnection;
-  confPath: string;
-  /** Environment for `$VARIABLE`s in the config (default: this process's). */
-  env?: Record<string, string | undefined>;
+  /** The server config as last read (the last source); throws when it could not be read. */
+  config: () => ServerView;
   /** Why a source gave no answer is logged at debug level. */
   log?: Logger;
   /** Timeout of the monitor and system account queries (ms, default 2000). */
@@ -98,11 +97,7 @@ export async function findStoreDir(options: FindStoreDirOptions): Promise<StoreD
     }
   }
 
-  const config = readServerConfig(options.confPath, options.env ? { env: options.env } : {});
-  return {
-    dir: jetstreamStoreDir(config, dirname(resolve(options.confPath))),
-    source: "config",
-  };
+  return { dir: options.config().storeDir(), source: "config" };
 }
 
 /** `jetstream.config.store_dir` of a varz document without the `jetstream` level; null when absent. */

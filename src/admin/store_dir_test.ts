@@ -1,6 +1,7 @@
 /** findStoreDir against a real nats-server, one source at a time. */
 
 import assert from "node:assert/strict";
+import { ServerView } from "../config/server_view.ts";
 import { join } from "node:path";
 import { findStoreDir } from "./store_dir.ts";
 import { connectWithCreds } from "../../dev/nats_client.ts";
@@ -19,7 +20,7 @@ Deno.test("the store dir comes from each source in turn", async (t) => {
         setting: "/elsewhere/js",
         monitorPort: setup.options.monitorPort,
         nc,
-        confPath: setup.confPath,
+        config: () => ServerView.read(setup.confPath),
       });
       assert.deepEqual(result, { dir: "/elsewhere/js", source: "setting" });
     });
@@ -29,25 +30,35 @@ Deno.test("the store dir comes from each source in turn", async (t) => {
         setting: "",
         monitorPort: setup.options.monitorPort,
         nc,
-        confPath: setup.confPath,
+        config: () => ServerView.read(setup.confPath),
       });
       assert.deepEqual(result, { dir: setup.storeDir, source: "monitor" });
     });
 
     await t.step("the system account when the monitor does not answer", async () => {
-      const result = await findStoreDir({ monitorPort: closedPort, nc, confPath: setup.confPath });
+      const result = await findStoreDir({
+        monitorPort: closedPort,
+        nc,
+        config: () => ServerView.read(setup.confPath),
+      });
       assert.deepEqual(result, { dir: setup.storeDir, source: "system account" });
     });
 
     await t.step("the config when neither the monitor nor a connection is there", async () => {
-      const result = await findStoreDir({ monitorPort: 0, confPath: setup.confPath });
+      const result = await findStoreDir({
+        monitorPort: 0,
+        config: () => ServerView.read(setup.confPath),
+      });
       assert.deepEqual(result, { dir: setup.storeDir, source: "config" });
     });
 
     await t.step("the config resolves a relative store dir against its own dir", async () => {
       const confPath = join(setup.dir, "config", "relative.conf");
       await Deno.writeTextFile(confPath, `jetstream { store_dir: "./js" }\n`);
-      const result = await findStoreDir({ monitorPort: 0, confPath });
+      const result = await findStoreDir({
+        monitorPort: 0,
+        config: () => ServerView.read(confPath),
+      });
       assert.deepEqual(result, { dir: join(setup.dir, "config", "js"), source: "config" });
     });
   } finally {
@@ -68,16 +79,23 @@ Deno.test("a server without JetStream has no store dir, whoever answers", async 
       const result = await findStoreDir({
         monitorPort: setup.options.monitorPort,
         nc,
-        confPath: setup.confPath,
+        config: () => ServerView.read(setup.confPath),
       });
       assert.deepEqual(result, { dir: null, source: "monitor" });
     });
     await t.step("system account", async () => {
-      const result = await findStoreDir({ monitorPort: 0, nc, confPath: setup.confPath });
+      const result = await findStoreDir({
+        monitorPort: 0,
+        nc,
+        config: () => ServerView.read(setup.confPath),
+      });
       assert.deepEqual(result, { dir: null, source: "system account" });
     });
     await t.step("config", async () => {
-      const result = await findStoreDir({ monitorPort: 0, confPath: setup.confPath });
+      const result = await findStoreDir({
+        monitorPort: 0,
+        config: () => ServerView.read(setup.confPath),
+      });
       assert.deepEqual(result, { dir: null, source: "config" });
     });
   } finally {

@@ -12,14 +12,14 @@
  * back is written back (and pushed by the caller), with a warning saying what was found.
  */
 
-import { operatorSystemAccount, type Trust, trustFrom } from "../jwt/account_jwt.ts";
+import { join } from "node:path";
+import type { ServerView } from "../config/server_view.ts";
+import type { Trust } from "../jwt/account_jwt.ts";
 import type { FileGuard } from "../shared/bounded_read.ts";
 import { clip, type Logger, show } from "../shared/log.ts";
-import { join } from "node:path";
+import { pathExists } from "../shared/path_exists.ts";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./files.ts";
 import { issuedAt, type MirrorPlan, type MountEntry, planMirror } from "./plan.ts";
-import { pathExists } from "../shared/path_exists.ts";
-import { getKey, readServerConfig, type ServerConfig, trustMaterial } from "../config/format.ts";
 
 export interface JwtChanges {
   added: string[];
@@ -31,52 +31,13 @@ export interface JwtChanges {
   jwts: Map<string, string>;
 }
 
-/** The trust the mirror checks JWTs against, and the system account, from the server config. */
-export interface ServerTrust {
-  trust: Trust;
-  systemAccount: string | undefined;
-}
-
-/**
- * Reads the operator keys and the system account from the server config (through `files` when
- * given: the config, its includes and the operator JWT files are files from watched paths).
- * @throws when the config cannot be read or its operator JWT is invalid (the message says which).
- */
-export function readServerTrust(
-  confPath: string,
-  options: { env?: Record<string, string | undefined>; files?: FileGuard } = {},
-): ServerTrust {
-  const { env, files } = options;
-  const readOptions = {
-    ...(env ? { env } : {}),
-    ...(files ? { readTextFile: (path: string) => files.readText(path) } : {}),
-  };
-  const config = readServerConfig(confPath, readOptions);
-  const material = trustMaterial(config, confPath, readOptions);
-  const trust = trustFrom(material.operatorJwts, material.trustedKeys);
-  return { trust, systemAccount: systemAccountOf(config, material.operatorJwts) };
-}
-
-/**
- * The system account as nats-server decides it: `system_account` (also spelled `system`) in the
- * config, else the `nats.system_account` of its only operator JWT.
- */
-function systemAccountOf(config: ServerConfig, operatorJwts: string[]): string | undefined {
-  for (const key of ["system_account", "system"]) {
-    const value = getKey(config.root, key);
-    if (typeof value === "string" && value !== "") return value;
-  }
-  return operatorJwts.length === 1 ? operatorSystemAccount(operatorJwts[0]!) : undefined;
-}
-
 export interface JwtMirrorOptions {
-  confPath: string;
   mountDir: string;
   resolverDir: string;
   log: Logger;
   /** `POT_NATS_REMOVE_MAX`; undefined: half of the accounts in the resolver dir, at least 1. */
   removeMax?: number;
-  /** Reads the server config and the resolver dir (the mount is read by the scan). */
+  /** Reads the resolver dir (the mount and the config are read by the scan). */
   files?: FileGuard;
   /**
    * Runs before the files of removed accounts are deleted (the live account delete): nats-server
@@ -107,14 +68,16 @@ export class JwtMirror {
 
   /**
    * Mirrors the mount once. `files` are the mount's files as a scan read them (undefined: the
-   * mount does not exist; see {@linkcode readMountFiles}).
+   * mount does not exist; see {@linkcode readMountFiles}); `config` is the server config the same
+   * pass read, whose operator the JWTs must be issued by.
    * @returns the accounts added, changed and removed (only those written or removed successfully).
-   * @throws when the server config cannot be read (nothing is changed then).
+   * @throws when the config's trust cannot be read (nothing is changed then).
    */
-  async apply(files: MountFile[] | undefined): Promise<MirrorOutcome> {
-    const { log, resolverDir, confPath, files: guard } = this.#options;
+  async apply(files: MountFile[] | undefined, config: ServerView): Promise<MirrorOutcome> {
+    const { log, resolverDir, files: guard } = this.#options;
+    const confPath = config.confPath;
     const readOptions = guard ? { files: guard } : {};
-    const { trust, systemAccount } = readServerTrust(confPath, readOptions);
+    const { trust, systemAccount } = config;
     if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0 && (files ?? []).length > 0) {
       this.#reportOnce(
         "no-trust",

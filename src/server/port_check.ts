@@ -7,14 +7,10 @@
  * @module
  */
 
-import {
-  connectHost,
-  type ListenAddress,
-  serverListenAddresses,
-} from "../config/listen_addresses.ts";
+import { connectHost, type ListenAddress } from "../config/listen_addresses.ts";
 import { formatAddress } from "../shared/host_port.ts";
 import type { Logger } from "../shared/log.ts";
-import { readServerConfig } from "../config/format.ts";
+import { ServerView } from "../config/server_view.ts";
 
 /** A local connect is accepted or refused at once; longer means a filtered address: not ours. */
 const CONNECT_TIMEOUT_MS = 1000;
@@ -39,7 +35,7 @@ export interface PortCheckOptions {
 export async function findPortInUse(options: PortCheckOptions): Promise<string | undefined> {
   let addresses: ListenAddress[];
   try {
-    addresses = serverListenAddresses(readServerConfig(options.confPath).root, options);
+    addresses = ServerView.read(options.confPath).listenAddresses(options);
   } catch (error) {
     options.log.debug("port check skipped: the server config cannot be read", { error });
     return undefined;

@@ -9,6 +9,8 @@
  */
 
 import { FileGuard } from "../shared/bounded_read.ts";
+import type { ServerView } from "../config/server_view.ts";
+import { errorMessage } from "../shared/errors.ts";
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "../mirror/mirror.ts";
@@ -47,6 +49,9 @@ export class ChangePipeline implements Companion {
   readonly #watchers: DirWatchers;
   readonly #files: FileGuard;
   #configFiles: string[] = [];
+  /** The server config as the last pass that could read it read it. */
+  #config: ServerView | undefined;
+  #configError: unknown;
   #rejectedConfig: string | undefined;
   #server: ServerProcess | undefined;
   #rescanTimer: ReturnType<typeof setInterval> | undefined;
@@ -61,7 +66,6 @@ export class ChangePipeline implements Companion {
     const files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#files = files;
     this.#mirror = new JwtMirror({
-      confPath: settings.confPath,
       mountDir: settings.jwtMountDir,
       resolverDir: settings.jwtDir,
       log,
@@ -84,12 +88,24 @@ export class ChangePipeline implements Companion {
     return this.#passes;
   }
 
+  /**
+   * The server config as the last pass that could read it read it (what the admin jobs go by
+   * between passes).
+   * @throws when no pass has read it yet, with the reason it could not
+   */
+  serverView(): ServerView {
+    if (this.#config) return this.#config;
+    throw new Error(
+      `the server config could not be read: ${errorMessage(this.#configError ?? "not read yet")}`,
+    );
+  }
+
   /** Mirrors the mount and records the state nats-server is about to start with. */
   async beforeStart(): Promise<void> {
     const scan = await this.#scan();
     for (const cause of CAUSES) if (cause !== "jwt") this.#markApplied(cause, scan);
     try {
-      const outcome = await this.#mirror.apply(scan.mountFiles);
+      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan));
       if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
     } catch (error) {
       this.#options.log.error(`JWT mirror before start failed: ${(error as Error).message}`);
@@ -137,6 +153,8 @@ export class ChangePipeline implements Companion {
     this.#watchers.recordDirStates();
     const scan = await scanAll(this.#options.settings, this.#configFiles, { files });
     this.#configFiles = scan.configFiles;
+    if (scan.config) this.#config = scan.config;
+    else this.#configError = scan.configError;
     const started = this.#watchers.sync(scan.watchDirs, {
       knownRegular: (path) => files.readAsRegular(path),
     });
@@ -230,7 +248,7 @@ export class ChangePipeline implements Companion {
   /** Mirrors; the jwt digest counts as applied only once nothing is left to retry. */
   async #mirrorJwts(scan: Scan): Promise<JwtChanges | undefined> {
     try {
-      const outcome = await this.#mirror.apply(scan.mountFiles);
+      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan));
       if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
       return outcome.changes;
     } catch (error) {
@@ -298,6 +316,15 @@ export class ChangePipeline implements Companion {
     if (!changes || !this.#options.onJwtChanges || !hasEffect(changes)) return;
     await this.#options.onJwtChanges(changes);
   }
+}
+
+/**
+ * The config this scan read, for the mirror.
+ * @throws why it could not be read (the mirror reports it)
+ */
+function configOf(scan: Scan): ServerView {
+  if (scan.config) return scan.config;
+  throw scan.configError;
 }
 
 /** True when a mirror run wrote or removed something. */

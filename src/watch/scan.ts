@@ -20,7 +20,7 @@ import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
 import { type MountFile, readMountFiles } from "../mirror/files.ts";
-import { readServerConfig } from "../config/format.ts";
+import { ServerView } from "../config/server_view.ts";
 
 export interface ScanPaths {
   confPath: string;
@@ -36,6 +36,10 @@ export interface Scan {
   watchDirs: Set<string>;
   /** The mount's JWT files as read for the digest, for the mirror to use without reading again. */
   mountFiles: MountFile[] | undefined;
+  /** The server config as this scan read it, once for the whole pass; undefined when it could not. */
+  config: ServerView | undefined;
+  /** Why the config could not be read (`config` is undefined then). */
+  configError?: unknown;
   /** NATS_CONF and every file it includes, as last parsed. */
   configFiles: string[];
   /** Config or accounts files that were not read (a FIFO, a device, too large): never applied. */
@@ -67,8 +71,8 @@ export async function scanAll(
 ): Promise<Scan> {
   const files = options.files ?? new FileGuard();
   const watchDirs = new Set<string>();
-  const configFiles = includedFiles(paths.confPath, files) ??
-    unique([paths.confPath, ...previousConfigFiles]);
+  const { config, configError } = readConfig(paths.confPath, files);
+  const configFiles = config ? [...config.files] : unique([paths.confPath, ...previousConfigFiles]);
   const digests = new Map<Cause, string>();
   const rejectedConfig: string[] = [];
   digests.set("config", await digestFiles(configFiles, { watchDirs, files, rejectedConfig }));
@@ -83,7 +87,17 @@ export async function scanAll(
   digests.set("jwt", digestMount(mountFiles));
   const settling: string[] = [];
   for (const dir of watchDirs) if (!(await kubeletVolumeSettled(dir))) settling.push(dir);
-  return { digests, watchDirs, mountFiles, configFiles, rejectedConfig, settling };
+  const scan: Scan = {
+    digests,
+    watchDirs,
+    mountFiles,
+    config,
+    configFiles,
+    rejectedConfig,
+    settling,
+  };
+  if (!config) scan.configError = configError;
+  return scan;
 }
 
 /**
@@ -97,14 +111,19 @@ export async function kubeletVolumeSettled(dir: string): Promise<boolean> {
   return inData.length === visible.length && inData.every((name, i) => name === visible[i]);
 }
 
-/** NATS_CONF and its includes, or undefined when the config does not parse now. */
-function includedFiles(confPath: string, files: FileGuard): string[] | undefined {
+/**
+ * The server config, or why it cannot be read now. A missing, broken or rejected config is
+ * reported by `nats-server -t` or the file guard before any reload, and by the mirror, which
+ * needs its trust; here it only means the include list is unknown for now.
+ */
+function readConfig(
+  confPath: string,
+  files: FileGuard,
+): { config: ServerView | undefined; configError?: unknown } {
   try {
-    return readServerConfig(confPath, { readTextFile: (path) => files.readText(path) }).files;
-  } catch {
-    // A missing, broken or rejected config is reported by `nats-server -t` or the file guard
-    // before any reload; here it only means the include list is unknown for now.
-    return undefined;
+    return { config: ServerView.read(confPath, { readTextFile: (path) => files.readText(path) }) };
+  } catch (error) {
+    return { config: undefined, configError: error };
   }
 }
 
