@@ -4,6 +4,7 @@ import { credsAuthenticator, type NatsConnection } from "@nats-io/transport-node
 import { connect } from "@nats-io/transport-node";
 import { installTransportErrorGuard } from "../src/admin/connection.ts";
 import { silentLogger } from "../src/shared/log.ts";
+import { getMonitorJson } from "../src/shared/monitor.ts";
 
 // Tests poll connections that the server may refuse (an account not loaded yet); under Deno the
 // Node transport then raises an uncaught ECONNRESET that would end the test process.
@@ -19,9 +20,7 @@ export function connectWithCreds(url: string, creds: string): Promise<NatsConnec
   });
 }
 
-/** GETs a monitor endpoint (e.g. "varz") as JSON. */
-export async function monitor<T = Record<string, unknown>>(port: number, path: string): Promise<T> {
-  const response = await fetch(`http://127.0.0.1:${port}/${path}`);
-  if (!response.ok) throw new Error(`/${path}: HTTP ${response.status}`);
-  return await response.json() as T;
+/** GETs a monitor endpoint (e.g. "varz") as JSON, with the supervisor's own monitor client. */
+export function monitor<T = Record<string, unknown>>(port: number, path: string): Promise<T> {
+  return getMonitorJson<T>(port, path);
 }

@@ -2,6 +2,8 @@
  * Waiting for a condition with a deadline: the only way tests here synchronise with processes.
  */
 
+import { setTimeout as sleep } from "node:timers/promises";
+
 export interface PollOptions {
   timeoutMs?: number;
   intervalMs?: number;
@@ -32,6 +34,6 @@ export async function pollUntil<T>(
       const cause = lastError ? `; last error: ${(lastError as Error).message}` : "";
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
     }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    await sleep(intervalMs);
   }
 }

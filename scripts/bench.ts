@@ -7,6 +7,7 @@
  */
 
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import type { NatsConnection } from "@nats-io/transport-node";
 import {
@@ -416,8 +417,8 @@ async function acceptsClients(port: number): Promise<void> {
 }
 
 /** Waits wall-clock time on purpose: idle cost is what is measured here, not a synchronisation. */
-function idle(seconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+async function idle(seconds: number): Promise<void> {
+  await sleep(seconds * 1000);
 }
 
 function rssMiB(pid: number): number {

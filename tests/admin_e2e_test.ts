@@ -10,7 +10,8 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { writeFileAtomic } from "../src/mirror/files.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
-import { type FixtureAccount, makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";
+import { makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";
+import { accountDir, addAccount, removeFromMount } from "./_helpers/accounts.ts";
 import { connectWithCreds } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
@@ -22,37 +23,6 @@ const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 async function maxStreams(nc: NatsConnection): Promise<number | undefined> {
   const reply = await nc.request("$JS.API.INFO", "", { timeout: 2000 });
   return (reply.json() as { limits?: { max_streams?: number } }).limits?.max_streams;
-}
-
-/** Puts an account's JWT into the mount and returns a connected user once the server knows it. */
-async function addAccount(
-  setup: TempSetup,
-  name: string,
-): Promise<{ account: FixtureAccount; nc: NatsConnection }> {
-  const account = await makeAccount(setup.operator, {
-    name,
-    signer: setup.operator.signingKey!.kp,
-  });
-  const user = await makeUser(account, { name: `${name}-user` });
-  await writeFileAtomic(join(setup.mountDir, `${account.pub}.jwt`), account.jwt + "\n");
-  // A refused connect takes ~2 s to fail: wait for the mirror, then connect.
-  await pollUntil(
-    `${name}'s JWT in the resolver dir`,
-    () => pathExists(join(setup.jwtDir, `${account.pub}.jwt`)),
-  );
-  const nc = await pollUntil(
-    `a user of ${name} to connect`,
-    () => connectWithCreds(setup.clientUrl, user.creds),
-  );
-  return { account, nc };
-}
-
-async function removeFromMount(setup: TempSetup, account: FixtureAccount): Promise<void> {
-  await Deno.remove(join(setup.mountDir, `${account.pub}.jwt`));
-}
-
-function accountDir(setup: TempSetup, account: { pub: string }): string {
-  return join(setup.storeDir, "jetstream", account.pub);
 }
 
 async function startWith(setup: TempSetup, env: Record<string, string>): Promise<SupervisorRun> {

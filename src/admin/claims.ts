@@ -22,10 +22,12 @@ import {
   type NatsConnection,
   type Subscription,
 } from "@nats-io/transport-node";
+import { encodeGeneric } from "@nats-io/jwt";
 import { fromSeed, type KeyPair } from "@nats-io/nkeys";
-import { base32Encode, base64UrlEncode } from "../jwt/encoding.ts";
 import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { clip, type Logger, quote } from "../shared/log.ts";
+import { errorMessage, isRecord } from "../shared/errors.ts";
+import { settledWithin } from "../shared/timing.ts";
 
 export const CLAIMS_UPDATE_SUBJECT = "$SYS.REQ.CLAIMS.UPDATE";
 export const CLAIMS_DELETE_SUBJECT = "$SYS.REQ.CLAIMS.DELETE";
@@ -161,7 +163,8 @@ export async function deleteAccounts(
 /**
  * Encodes the body of a `$SYS.REQ.CLAIMS.DELETE` request: a v2 generic JWT, self-signed (`iss` =
  * `sub` = the signer's public key, which must be the operator or one of its signing keys), with
- * `nats: {accounts: [...], type: "generic", version: 2}`.
+ * `nats: {accounts: [...], type: "generic", version: 2}`, made by `@nats-io/jwt`'s
+ * `encodeGeneric` (the server verifies it).
  *
  * @param signer an operator key pair with its seed, or the seed itself
  * @throws {TypeError} when the seed is not an operator seed
@@ -169,23 +172,11 @@ export async function deleteAccounts(
 export async function encodeDeleteRequest(
   accounts: readonly string[],
   signer: KeyPair | string,
-  options: { now?: number } = {},
 ): Promise<string> {
   const kp = typeof signer === "string" ? operatorKeyPair(signer) : signer;
-  const issuer = kp.getPublicKey();
-  const claims: Record<string, unknown> = {
-    jti: "",
-    iat: Math.floor((options.now ?? Date.now()) / 1000),
-    iss: issuer,
-    sub: issuer,
-    nats: { accounts: [...accounts], type: "generic", version: 2 },
-  };
-  // Like the Go library: the ID is a hash of the claims without it.
-  claims.jti = base32Encode(await sha256(JSON.stringify(claims)));
-  const header = base64UrlEncode(JSON.stringify({ typ: "JWT", alg: "ed25519-nkey" }));
-  const payload = base64UrlEncode(JSON.stringify(claims));
-  const signature = kp.sign(new TextEncoder().encode(`${header}.${payload}`));
-  return `${header}.${payload}.${base64UrlEncode(signature)}`;
+  return await encodeGeneric("pot-nats account delete", kp, "generic", {
+    accounts: [...accounts],
+  });
 }
 
 interface ClaimsRequest {
@@ -225,12 +216,7 @@ async function requestWithRetries(
         attempt: `${attempt}/${attempts}`,
       });
       // A connection closed meanwhile ends the wait: the next round reports it at once.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        new Promise((resolve) => timer = setTimeout(resolve, delay)),
-        nc.closed(),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(nc.closed(), delay);
       delay *= 2;
     }
     const round = await requestRound(nc, subject, pending, {
@@ -356,14 +342,7 @@ async function requestRound(
       if (quietFor >= options.collectMs || now - lastPublish >= options.maxWaitMs) break;
       // Sleep until the earliest moment the quiet period could be over (or every request has
       // its expected replies), then look again.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        allAnswered.promise,
-        new Promise((resolve) =>
-          timer = setTimeout(resolve, Math.ceil(options.collectMs - quietFor))
-        ),
-      ]);
-      clearTimeout(timer);
+      await settledWithin(allAnswered.promise, Math.ceil(options.collectMs - quietFor));
     }
     if (nc.isClosed()) {
       const lost = flushError ?? "closed connection";
@@ -449,16 +428,4 @@ function operatorKeyPair(seed: string): KeyPair {
     );
   }
   return kp;
-}
-
-async function sha256(text: string): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

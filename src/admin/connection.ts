@@ -40,13 +40,10 @@ import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import { checkCreds, readCredsFile } from "./creds.ts";
 import type { AdminVerdict } from "./identity.ts";
 import type { Logger } from "../shared/log.ts";
-
-/** TLS material for the admin connection (file paths); the caller resolves the defaults. */
-export interface AdminTls {
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
+import { errorMessage } from "../shared/errors.ts";
+import { pause } from "../shared/timing.ts";
+import type { TlsFiles } from "../cli/settings.ts";
+import { isTlsUrl } from "./tls.ts";
 
 export interface AdminConnectionOptions {
   /** `nats://host:port` or `tls://host:port` (TLS required). */
@@ -59,7 +56,7 @@ export interface AdminConnectionOptions {
    * TLS files. When any is set (or the URL is `tls://`) the connection asks for TLS; with a
    * `nats://` URL and a server that offers no TLS it falls back to plain TCP (logged once).
    */
-  tls?: AdminTls;
+  tls?: TlsFiles;
   log: Logger;
   /** Connection name the server shows in `/connz` (default `pot-nats`). */
   name?: string;
@@ -572,18 +569,9 @@ export class AdminConnection implements AsyncDisposable {
     this.#log[level](message, fields);
   }
 
+  /** Waits `ms`, or until the connection is closed. */
   #sleep(ms: number): Promise<void> {
-    const signal = this.#closing.signal;
-    if (signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
+    return pause(ms, this.#closing.signal);
   }
 }
 
@@ -642,10 +630,6 @@ function urlHostname(url: string): string {
   return hostPort.split(":")[0] ?? hostPort;
 }
 
-function isTlsUrl(url: string): boolean {
-  return /^tls:\/\//i.test(url.trim());
-}
-
 function isConnectionRefused(error: unknown): boolean {
   const message = errorMessage(error);
   const cause = error instanceof Error
@@ -661,8 +645,4 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** `ms` plus up to a quarter more, so many clients do not retry in lockstep. */
 function withJitter(ms: number): number {
   return Math.round(ms + Math.random() * ms / 4);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -17,9 +17,11 @@ import { readResolverDir } from "../mirror/files.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { PurgeReconciler } from "../purge/reconciler.ts";
 import type { ServerView } from "../config/server_view.ts";
-import type { Settings } from "../cli/settings.ts";
+import type { Settings, TlsFiles } from "../cli/settings.ts";
 import type { Companion } from "../server/supervisor.ts";
 import { findStoreDir } from "./store_dir.ts";
+import { accountOfFileName } from "../jwt/jwt_files.ts";
+import { pause } from "../shared/timing.ts";
 
 /** The admin connection's name, as the server's `/connz` shows it. */
 const ADMIN_CONNECTION_NAME = "pot-nats";
@@ -205,7 +207,7 @@ export class AdminJobs implements Companion {
     if (port === 0) return;
     const deadline = Date.now() + SERVER_FORGETS_MS;
     while (Date.now() < deadline && await serverListsConnection(port, ADMIN_CONNECTION_NAME)) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await pause(5);
     }
   }
 
@@ -260,7 +262,7 @@ export class AdminJobs implements Companion {
     const jwts = new Map<string, string>();
     const unreadable: string[] = [];
     for (const [name, text] of readResolverDir(this.#settings.jwtDir, { files: this.#files })) {
-      const account = name.replace(/\.jwt$/, "");
+      const account = accountOfFileName(name);
       if (text.trim()) jwts.set(account, text.trim());
       else unreadable.push(account);
     }
@@ -338,7 +340,7 @@ async function serverListsConnection(port: number, name: string): Promise<boolea
 function tlsOption(
   settings: Settings,
   config: () => ServerView,
-): { tls?: { ca?: string; cert?: string; key?: string } } {
+): { tls?: TlsFiles } {
   let serverRequiresTls = false;
   try {
     serverRequiresTls = config().tlsRequired;

@@ -21,6 +21,8 @@ import { basename, dirname, resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Logger, quote } from "../shared/log.ts";
 import type { ServerView } from "../config/server_view.ts";
+import { getMonitorJson } from "../shared/monitor.ts";
+import { isRecord } from "../shared/errors.ts";
 
 export type StoreDirSource = "setting" | "monitor" | "system account" | "config";
 
@@ -61,16 +63,11 @@ export async function findStoreDir(options: FindStoreDirOptions): Promise<StoreD
 
   if (options.monitorPort > 0) {
     const host = options.monitorHost ?? "127.0.0.1";
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${options.monitorPort}/varz`;
     try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new Error(`HTTP ${response.status}`);
-      }
-      return { dir: storeDirFromVarz(await response.json(), options.log), source: "monitor" };
+      const varz = await getMonitorJson(options.monitorPort, "varz", { host, timeoutMs });
+      return { dir: storeDirFromVarz(varz, options.log), source: "monitor" };
     } catch (error) {
-      options.log?.debug("could not read the store dir from the monitor port", { url, error });
+      options.log?.debug("could not read the store dir from the monitor port", { error });
     }
   }
 
@@ -112,8 +109,4 @@ function storeDirFromVarz(varz: unknown, log: Logger | undefined): string | null
     store_dir: reported,
   });
   return reported;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -6,31 +6,31 @@
  */
 
 import { join } from "node:path";
-
-export interface ClientTlsFiles {
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
+import type { TlsFiles } from "../cli/settings.ts";
 
 export interface ClientTlsInputs {
   clientUrl: string;
   sslDir: string;
-  settings: { ca: string | undefined; cert: string | undefined; key: string | undefined };
+  settings: TlsFiles;
   serverRequiresTls: boolean;
   exists: (path: string) => boolean;
 }
 
+/** True for a URL that requires TLS (`tls://`, any case). */
+export function isTlsUrl(url: string): boolean {
+  return /^tls:\/\//i.test(url.trim());
+}
+
 /** @returns the files to use, or undefined for a plain connection. */
-export function chooseClientTls(inputs: ClientTlsInputs): ClientTlsFiles | undefined {
-  const wanted = inputs.clientUrl.startsWith("tls://") || inputs.serverRequiresTls;
+export function chooseClientTls(inputs: ClientTlsInputs): TlsFiles | undefined {
+  const wanted = isTlsUrl(inputs.clientUrl) || inputs.serverRequiresTls;
   if (!wanted) return undefined;
   const pick = (setting: string | undefined, fallback: string) => {
     if (setting) return setting;
     const path = join(inputs.sslDir, fallback);
     return inputs.exists(path) ? path : undefined;
   };
-  const files: ClientTlsFiles = {};
+  const files: TlsFiles = {};
   const ca = pick(inputs.settings.ca, "ca.crt");
   const cert = pick(inputs.settings.cert, "tls.crt");
   const key = pick(inputs.settings.key, "tls.key");

@@ -3,6 +3,9 @@
  * `/healthz` itself.
  */
 
+import { errorMessage } from "../shared/errors.ts";
+import { getMonitor } from "../shared/monitor.ts";
+
 export interface Health {
   ok: boolean;
   reason: string;
@@ -16,16 +19,11 @@ export async function checkHealth(monitorPort: number, timeoutMs = 3000): Promis
   if (monitorPort === 0) {
     return { ok: false, reason: "the monitor port is disabled (NATS_MONITOR_PORT=0)" };
   }
-  const url = `http://127.0.0.1:${monitorPort}/healthz`;
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    const body = (await response.text()).trim();
-    if (response.ok) return { ok: true, reason: `${url}: ${body}` };
-    return { ok: false, reason: `${url} answered ${response.status}: ${body}` };
+    const { url, ok, status, text } = await getMonitor(monitorPort, "healthz", { timeoutMs });
+    if (ok) return { ok: true, reason: `${url}: ${text.trim()}` };
+    return { ok: false, reason: `${url} answered ${status}: ${text.trim()}` };
   } catch (error) {
-    // fetch says only "fetch failed"; the cause says why (connection refused, timed out, ...).
-    const cause = (error as Error).cause;
-    const detail = cause instanceof Error ? `: ${cause.message}` : "";
-    return { ok: false, reason: `${url}: ${(error as Error).message}${detail}` };
+    return { ok: false, reason: errorMessage(error) };
   }
 }

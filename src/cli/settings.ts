@@ -13,6 +13,13 @@ import { DEFAULT_MAX_FILE_BYTES } from "../shared/bounded_read.ts";
 
 export type ServerMode = "server" | "leaf";
 
+/** TLS material as file paths: a CA, and a client certificate with its key. */
+export interface TlsFiles {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
 export interface Settings {
   confPath: string;
   accountsPath: string;
@@ -37,7 +44,8 @@ export interface Settings {
   rescanSeconds: number;
   /** The largest file read from a watched path, in bytes. */
   maxFileBytes: number;
-  clientTls: { ca: string | undefined; cert: string | undefined; key: string | undefined };
+  /** `POT_NATS_CLIENT_TLS_*`: TLS files of the admin connection, where set. */
+  clientTls: TlsFiles;
   operatorSigningKeyPath: string | undefined;
   purgeGraceSeconds: number;
   /** undefined: the default limit (half of the accounts with JetStream data, at least one). */

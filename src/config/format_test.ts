@@ -1,10 +1,11 @@
 /**
- * Unit tests of the nats-server configuration reader: one case per syntax form, includes and
- * variables with real files in a temporary directory, and the settings the supervisor reads.
+ * Unit tests of the nats-server configuration reader: one case per syntax form, and includes and
+ * variables with real files in a temporary directory. What the settings mean: server_view_test.ts.
  */
 
 import assert from "node:assert/strict";
-import { dirname, join } from "node:path";
+import { withFiles } from "../../tests/_helpers/temp_files.ts";
+import { join } from "node:path";
 import {
   type ConfigMap,
   ConfigSyntaxError,
@@ -33,18 +34,6 @@ function assertSyntaxError(text: string, line: number, message: RegExp): void {
 }
 
 /** Writes `files` (relative name -> text) into a new temporary directory, runs `test`, removes it. */
-function withFiles(files: Record<string, string>, test: (dir: string) => void): void {
-  const dir = Deno.makeTempDirSync({ prefix: "server_config_test_" });
-  try {
-    for (const [name, text] of Object.entries(files)) {
-      Deno.mkdirSync(dirname(join(dir, name)), { recursive: true });
-      Deno.writeTextFileSync(join(dir, name), text);
-    }
-    test(dir);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
-}
 
 Deno.test("a key and its value may be separated by =, : or white space", async (t) => {
   await t.step("each separator, with or without spaces", () => {

@@ -1,6 +1,7 @@
 /** Unit tests of what the config means: trust material, store dir, resolver dir, the whole view. */
 
 import assert from "node:assert/strict";
+import { withFiles } from "../../tests/_helpers/temp_files.ts";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encodeOperator } from "@nats-io/jwt";
@@ -12,19 +13,6 @@ const MAIN_FILE = "/etc/nats/server.conf";
 
 function config(text: string): ServerConfig {
   return parseServerConfig(text, MAIN_FILE, { env: {} });
-}
-
-function withFiles(files: Record<string, string>, test: (dir: string) => void): void {
-  const dir = Deno.makeTempDirSync({ prefix: "server_view_test_" });
-  try {
-    for (const [name, text] of Object.entries(files)) {
-      Deno.mkdirSync(dirname(join(dir, name)), { recursive: true });
-      Deno.writeTextFileSync(join(dir, name), text);
-    }
-    test(dir);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
 }
 
 const OPERATOR_JWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJPUCJ9.c2ln";

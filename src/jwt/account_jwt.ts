@@ -13,6 +13,7 @@ import { fromPublic } from "@nats-io/nkeys";
 import { verifyNkeySignature } from "./ed25519.ts";
 import { base64UrlDecode } from "./encoding.ts";
 import { quote, show } from "../shared/log.ts";
+import { errorMessage, isRecord } from "../shared/errors.ts";
 
 /** The keys an account JWT may be issued by. */
 export interface Trust {
@@ -298,12 +299,4 @@ function parseJsonPart(part: string): unknown {
 function isoFromSeconds(seconds: number): string {
   const date = new Date(seconds * 1000);
   return Number.isNaN(date.getTime()) ? String(seconds) : date.toISOString();
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -18,18 +18,13 @@ import {
   sep as SEPARATOR,
 } from "node:path";
 import { checkAccountJwt, type Trust } from "../jwt/account_jwt.ts";
+import { accountOfFileName, isJwtFileName, listJwtNames } from "../jwt/jwt_files.ts";
 import { FileGuard, rejectionKey, rejectionReason } from "../shared/bounded_read.ts";
 import type { MirrorPlan, MountEntry } from "./plan.ts";
-
-const JWT_SUFFIX = ".jwt";
+import { errorMessage } from "../shared/errors.ts";
 
 /** Mode of mirrored JWT files, as nats-server writes them itself. */
 const JWT_FILE_MODE = 0o600;
-
-/** True for names the mirror reads: `*.jwt`, not hidden (kubelet's `..data` and temp files are). */
-function isJwtFileName(name: string): boolean {
-  return name.endsWith(JWT_SUFFIX) && !name.startsWith(".") && name.length > JWT_SUFFIX.length;
-}
 
 /**
  * One mounted `*.jwt` file as read: its text, or why it could not be read. `rejected` is set for a
@@ -96,7 +91,7 @@ export function checkMountFile(
   options: { now?: number } = {},
 ): MountEntry {
   if ("error" in file) return { name: file.name, check: { ok: false, reason: file.error } };
-  const expectedSub = file.name.slice(0, -JWT_SUFFIX.length);
+  const expectedSub = accountOfFileName(file.name);
   return { name: file.name, check: checkAccountJwt(file.text, expectedSub, trust, options) };
 }
 
@@ -144,24 +139,6 @@ export function readResolverDir(
     if (read.status === "read") files.set(name, decoder.decode(read.bytes));
   }
   return files;
-}
-
-/**
- * Sorted `*.jwt` names of a dir (not dotfiles, not `*.jwt.deleted` tombstones, not directories);
- * undefined when the dir does not exist. Only names: nothing is opened.
- * @throws errors of listing the dir other than NotFound
- */
-export function listJwtNames(dir: string): string[] | undefined {
-  const names: string[] = [];
-  try {
-    for (const entry of Deno.readDirSync(dir)) {
-      if (!entry.isDirectory && isJwtFileName(entry.name)) names.push(entry.name);
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  return names.sort();
 }
 
 /**
@@ -331,8 +308,4 @@ async function canonicalPath(path: string): Promise<string> {
 function isInside(parent: string, child: string): boolean {
   const path = relative(parent, child);
   return path !== "" && path !== ".." && !path.startsWith(`..${SEPARATOR}`) && !isAbsolute(path);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -20,6 +20,8 @@ import { clip, type Logger, show } from "../shared/log.ts";
 import { pathExists } from "../shared/path_exists.ts";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./files.ts";
 import { issuedAt, type MirrorPlan, type MountEntry, planMirror } from "./plan.ts";
+import { accountOfFileName } from "../jwt/jwt_files.ts";
+import { pause } from "../shared/timing.ts";
 
 export interface JwtChanges {
   added: string[];
@@ -125,16 +127,16 @@ export class JwtMirror {
       });
     }
     this.#remember(plan, result, entries);
-    const done = new Set([...result.written, ...result.removed].map(accountOf));
+    const done = new Set([...result.written, ...result.removed].map(accountOfFileName));
     const changes: JwtChanges = {
       added: plan.added.filter((a) => done.has(a)),
       changed: plan.changed.filter((a) => done.has(a)),
       removed: plan.removed.filter((a) => done.has(a)),
       repaired: plan.repaired.map((r) => r.account).filter((a) => done.has(a)),
       jwts: new Map(
-        plan.write.filter((w) => done.has(accountOf(w.name))).map((
+        plan.write.filter((w) => done.has(accountOfFileName(w.name))).map((
           w,
-        ) => [accountOf(w.name), w.jwt]),
+        ) => [accountOfFileName(w.name), w.jwt]),
       ),
     };
     log.info("JWT mirror applied", {
@@ -159,7 +161,7 @@ export class JwtMirror {
       found === "different" && issuedAt(resolverFiles.get(`${account}.jwt`)) === undefined
     );
     if (!suspicious) return false;
-    await new Promise((resolve) => setTimeout(resolve, MID_WRITE_PAUSE_MS));
+    await pause(MID_WRITE_PAUSE_MS);
     return true;
   }
 
@@ -303,7 +305,3 @@ export class JwtMirror {
 
 /** How long a resolver copy caught mid-write is given before it is read again. */
 const MID_WRITE_PAUSE_MS = 20;
-
-function accountOf(fileName: string): string {
-  return fileName.replace(/\.jwt$/, "");
-}

@@ -23,6 +23,7 @@
 
 import { type AccountCheck, isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { base64UrlDecode } from "../jwt/encoding.ts";
+import { accountOfFileName, JWT_SUFFIX, jwtFileName } from "../jwt/jwt_files.ts";
 
 /** A `*.jwt` file in the mount dir and the result of checking it. */
 export interface MountEntry {
@@ -90,8 +91,6 @@ export function defaultRemoveMax(accountsInResolver: number): number {
   return Math.max(1, Math.floor(accountsInResolver / 2));
 }
 
-const JWT_SUFFIX = ".jwt";
-
 /**
  * Plans the mirror from the checked mount entries and the resolver dir's current files.
  *
@@ -144,7 +143,7 @@ export function planMirror(
     }
   }
 
-  const systemFile = options.systemAccount && `${options.systemAccount}${JWT_SUFFIX}`;
+  const systemFile = options.systemAccount && jwtFileName(options.systemAccount);
   const mountedAccounts = [...mounted].filter((name) => name !== systemFile).length;
   if (mountedAccounts === 0) {
     plan.refusedRemoval = emptyMountReason(mounted.size, resolverFiles.size);
@@ -155,7 +154,7 @@ export function planMirror(
   let accountsInResolver = 0;
   for (const name of [...resolverFiles.keys()].sort()) {
     if (!name.endsWith(JWT_SUFFIX)) continue;
-    const pub = name.slice(0, -JWT_SUFFIX.length);
+    const pub = accountOfFileName(name);
     // Only files named like an account's JWT are the mirror's to remove.
     if (!isAccountPublicKey(pub) || pub === options.systemAccount) continue;
     accountsInResolver++;
@@ -174,7 +173,7 @@ export function planMirror(
     return plan;
   }
   plan.remove = orphans;
-  plan.removed = orphans.map((name) => name.slice(0, -JWT_SUFFIX.length));
+  plan.removed = orphans.map(accountOfFileName);
   return plan;
 }
 

@@ -25,6 +25,7 @@ import {
 import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { clip, type Logger, quote, show } from "../shared/log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
+import { isRecord } from "../shared/errors.ts";
 
 export interface PurgeAccountOptions {
   /** `<store_dir>/jetstream`: the directory holding one directory per account. */
@@ -204,8 +205,4 @@ async function waitUntilGone(
     if (Date.now() >= deadline) return false;
     await sleep(VERIFY_INTERVAL_MS, undefined, { signal });
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -22,10 +22,11 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { type Logger, show } from "../shared/log.ts";
 import { hasJetStreamData } from "./jetstream_data.ts";
-import { listJwtNames } from "../mirror/files.ts";
+import { accountOfFileName, jwtFileName, listJwtNames } from "../jwt/jwt_files.ts";
 import { pathExists } from "../shared/path_exists.ts";
 import { purgeAccount, type PurgeAccountOptions, type PurgeResult } from "./purge.ts";
 import { planPurge, type PurgePlan } from "./plan.ts";
+import { errorMessage } from "../shared/errors.ts";
 
 export interface PurgeReconcilerOptions {
   /** `POT_NATS_PURGE_GRACE_SECONDS` in ms. */
@@ -65,8 +66,6 @@ export interface PurgeRunReport {
   /** One result per purge attempted in this run. */
   results: PurgeResult[];
 }
-
-const JWT_SUFFIX = ".jwt";
 
 /** Runs purge reconciles one at a time and remembers candidates between runs. */
 export class PurgeReconciler implements AsyncDisposable {
@@ -246,7 +245,7 @@ export class PurgeReconciler implements AsyncDisposable {
    * run may take seconds. A dangling symlink (a kubelet volume mid-update) counts as present.
    */
   async #jwtReappeared(account: string): Promise<"mount" | "resolver dir" | undefined> {
-    const name = `${account}${JWT_SUFFIX}`;
+    const name = jwtFileName(account);
     if (await pathExists(join(this.#options.mountDir, name), { followSymlinks: false })) {
       return "mount";
     }
@@ -332,12 +331,8 @@ async function listSubdirectories(dir: string): Promise<string[]> {
 function accountsWithJwt(dir: string): Set<string> {
   const accounts = new Set<string>();
   for (const name of listJwtNames(dir) ?? []) {
-    const account = name.slice(0, -JWT_SUFFIX.length);
+    const account = accountOfFileName(name);
     if (isAccountPublicKey(account)) accounts.add(account);
   }
   return accounts;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -11,6 +11,7 @@ import { connectHost, type ListenAddress } from "../config/listen_addresses.ts";
 import { formatAddress } from "../shared/host_port.ts";
 import type { Logger } from "../shared/log.ts";
 import { ServerView } from "../config/server_view.ts";
+import { errorMessage } from "../shared/errors.ts";
 
 /** A local connect is accepted or refused at once; longer means a filtered address: not ours. */
 const CONNECT_TIMEOUT_MS = 1000;
@@ -123,8 +124,4 @@ export function describeGreeting(greeting: string): string {
   } catch {
     return "a NATS server";
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

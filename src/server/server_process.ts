@@ -7,6 +7,7 @@
  */
 
 import type { Logger } from "../shared/log.ts";
+import { settledWithin } from "../shared/timing.ts";
 
 /** The part of `Deno.ChildProcess` the supervisor uses; tests may pass their own. */
 export interface ChildHandle {
@@ -163,12 +164,7 @@ export class ServerProcess {
 
   /** Waits a moment for a stop request that may be on its way (see STOP_REQUEST_WINDOW_MS). */
   async #stopRequestedWithin(): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#stopRequested.promise,
-      new Promise((resolve) => timer = setTimeout(resolve, STOP_REQUEST_WINDOW_MS)),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(this.#stopRequested.promise, STOP_REQUEST_WINDOW_MS);
   }
 
   /**

@@ -10,6 +10,7 @@ import { ServerProcess, type Spawner } from "./server_process.ts";
 import type { Settings } from "../cli/settings.ts";
 import { decideSignal } from "./signals.ts";
 import { waitForFile } from "../shared/wait_for_file.ts";
+import { settledWithin } from "../shared/timing.ts";
 
 /** Longest a stop waits for the companions to let go of their connections to nats-server. */
 const RELEASE_MS = 1000;
@@ -109,23 +110,14 @@ export class Supervisor {
   async #closeCompanion(): Promise<void> {
     const { companion, log } = this.#options;
     if (!companion?.close) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), CLOSE_MS);
-    });
-    const closed = companion.close().then(
-      () => "closed" as const,
-      (error) => {
-        log.error("shutting down the watchers and admin jobs failed", { error });
-        return "closed" as const;
-      },
+    const closed = companion.close().catch((error) =>
+      log.error("shutting down the watchers and admin jobs failed", { error })
     );
-    if ((await Promise.race([closed, timedOut])) === "timeout") {
+    if (!(await settledWithin(closed, CLOSE_MS))) {
       log.error(
         `shutting down the watchers and admin jobs took over ${CLOSE_MS} ms; exiting anyway`,
       );
     }
-    clearTimeout(timer);
   }
 
   /** Lets go of our own connections (at most RELEASE_MS), then stops nats-server. */
@@ -133,12 +125,7 @@ export class Supervisor {
     const released = Promise.resolve(this.#options.companion?.beforeStop?.()).catch((error) =>
       this.#options.log.warn("closing the admin connection before the stop failed", { error })
     );
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      released,
-      new Promise((resolve) => timer = setTimeout(resolve, RELEASE_MS)),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(released, RELEASE_MS);
     this.#server?.stop(send);
   }
 

@@ -3,6 +3,7 @@
  */
 
 import { pathExists } from "./path_exists.ts";
+import { pause } from "./timing.ts";
 
 export interface WaitOptions {
   timeoutMs: number;
@@ -21,19 +22,7 @@ export async function waitForFile(path: string, options: WaitOptions): Promise<b
   while (!options.signal?.aborted) {
     if (await pathExists(path)) return true;
     if (Date.now() >= deadline) return false;
-    await delay(Math.min(interval, Math.max(0, deadline - Date.now())), options.signal);
+    await pause(Math.min(interval, Math.max(0, deadline - Date.now())), options.signal);
   }
   return false;
-}
-
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }

@@ -1,57 +1,6 @@
 import assert from "node:assert/strict";
 import { Debouncer, type Timers } from "./debounce.ts";
-
-/** A manual clock: timers fire only inside `advance`, in time order, each followed by a settle. */
-class FakeTimers implements Timers {
-  #now = 0;
-  #nextId = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): number {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
-    return id;
-  }
-
-  clearTimeout(id: number): void {
-    this.#timers.delete(id);
-  }
-
-  /** How many timers are scheduled and not yet fired or cleared. */
-  get scheduled(): number {
-    return this.#timers.size;
-  }
-
-  /** Moves the clock forward by `ms`, firing due timers in order and settling after each. */
-  async advance(ms: number): Promise<void> {
-    const target = this.#now + ms;
-    await settle();
-    for (;;) {
-      let next: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.#timers) {
-        if (entry[1].at <= target && (next === undefined || entry[1].at < next[1].at)) {
-          next = entry; // Map order is insertion order, so ties fire in the order they were set.
-        }
-      }
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-      await settle();
-    }
-    this.#now = target;
-    await settle();
-  }
-}
-
-/** Lets every queued promise callback run: a macrotask runs only once the microtask queue is empty. */
-function settle(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
+import { FakeTimers } from "../../tests/_helpers/fake_timers.ts";
 
 /** An action that records when each run started and can be held open until released. */
 class RecordingAction {

@@ -1,45 +1,6 @@
 import assert from "node:assert/strict";
-import type { Timers } from "./debounce.ts";
 import { DirPoll, RACY_MS } from "./dir_poll.ts";
-
-/** A manual clock whose timers fire only inside `advance`. */
-class FakeTimers implements Timers {
-  #now = 10_000;
-  #nextId = 1;
-  readonly #timers = new Map<number, { at: number; fn: () => void }>();
-
-  now(): number {
-    return this.#now;
-  }
-
-  setTimeout(fn: () => void, ms: number): number {
-    const id = this.#nextId++;
-    this.#timers.set(id, { at: this.#now + ms, fn });
-    return id;
-  }
-
-  clearTimeout(id: number): void {
-    this.#timers.delete(id);
-  }
-
-  get scheduled(): number {
-    return this.#timers.size;
-  }
-
-  advance(ms: number): void {
-    const target = this.#now + ms;
-    for (;;) {
-      const next = [...this.#timers].filter(([, t]) =>
-        t.at <= target
-      ).sort((a, b) => a[1].at - b[1].at)[0];
-      if (next === undefined) break;
-      this.#timers.delete(next[0]);
-      this.#now = next[1].at;
-      next[1].fn();
-    }
-    this.#now = target;
-  }
-}
+import { FakeTimers } from "../../tests/_helpers/fake_timers.ts";
 
 /** Directories as a stat sees them, editable by the test. */
 class FakeDirs {
@@ -69,7 +30,7 @@ class FakeDirs {
 }
 
 function setUp() {
-  const timers = new FakeTimers();
+  const timers = new FakeTimers(10_000);
   const dirs = new FakeDirs(timers);
   const checks: boolean[] = [];
   const poll = new DirPoll({
@@ -87,7 +48,7 @@ Deno.test("directory check: nothing changed, nothing asked for, once a second", 
   const { timers, checks, poll } = setUp();
   poll.watch(["/a", "/b"]);
   poll.record(); // the first pass
-  timers.advance(3500);
+  timers.advanceSync(3500);
   assert.deepEqual(checks, [false, false, false]);
   poll.close();
   assert.equal(timers.scheduled, 0);
@@ -96,11 +57,11 @@ Deno.test("directory check: nothing changed, nothing asked for, once a second", 
 Deno.test("directory check: a change after the record asks for one pass", () => {
   const { timers, dirs, checks, poll } = setUp();
   poll.watch(["/a", "/b"]);
-  timers.advance(400);
+  timers.advanceSync(400);
   dirs.touch("/b");
-  timers.advance(600);
+  timers.advanceSync(600);
   assert.deepEqual(checks, [true], "at the next check");
-  timers.advance(2000);
+  timers.advanceSync(2000);
   assert.deepEqual(checks, [true, false, false], "once per change");
   poll.close();
 });
@@ -108,11 +69,11 @@ Deno.test("directory check: a change after the record asks for one pass", () => 
 Deno.test("directory check: a change the scan saw after record() is not asked for again", () => {
   const { timers, dirs, checks, poll } = setUp();
   poll.watch(["/a"]);
-  timers.advance(300);
+  timers.advanceSync(300);
   dirs.touch("/a"); // the watcher reports it; the pass records before it reads
-  timers.advance(RACY_MS);
+  timers.advanceSync(RACY_MS);
   poll.record();
-  timers.advance(600);
+  timers.advanceSync(600);
   assert.deepEqual(checks, [false]);
   poll.close();
 });
@@ -121,11 +82,11 @@ Deno.test("directory check: a directory that goes, comes back or is replaced is 
   const { timers, dirs, checks, poll } = setUp();
   poll.watch(["/a"]);
   dirs.remove("/a");
-  timers.advance(1000);
+  timers.advanceSync(1000);
   dirs.touch("/a", { mtime: 0 });
-  timers.advance(1000);
+  timers.advanceSync(1000);
   dirs.touch("/a", { ino: 2, mtime: 0 });
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true, true, true]);
   poll.close();
 });
@@ -133,15 +94,15 @@ Deno.test("directory check: a directory that goes, comes back or is replaced is 
 Deno.test("directory check: a record taken right after a change is looked at once more", () => {
   const { timers, dirs, checks, poll } = setUp();
   poll.watch(["/a"]);
-  timers.advance(500);
+  timers.advanceSync(500);
   // Changed, recorded within the same tick of the file system clock, then changed again: the
   // mtime cannot tell the second change from the first.
   dirs.touch("/a");
   poll.record();
   dirs.touch("/a");
-  timers.advance(500);
+  timers.advanceSync(500);
   assert.deepEqual(checks, [true]);
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true, false], "by then the record is trusted");
   poll.close();
 });
@@ -151,7 +112,7 @@ Deno.test("directory check: an mtime far in the future is not looked at every se
   dirs.touch("/a", { mtime: timers.now() + 3_600_000 });
   poll.watch(["/a"]);
   poll.record();
-  timers.advance(3000);
+  timers.advanceSync(3000);
   assert.deepEqual(checks, [false, false, false]);
   poll.close();
 });
@@ -159,15 +120,15 @@ Deno.test("directory check: an mtime far in the future is not looked at every se
 Deno.test("directory check: a directory first seen after the scan is looked at once more", () => {
   const { timers, dirs, checks, poll } = setUp();
   poll.watch(["/a"]);
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true], "read before it was recorded: a change may hide in between");
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true, false]);
   poll.watch(["/b"]);
   dirs.touch("/a", { ino: 9 });
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true, false, true], "/b is new; /a is no longer checked");
-  timers.advance(1000);
+  timers.advanceSync(1000);
   assert.deepEqual(checks, [true, false, true, false]);
   poll.close();
 });

@@ -11,6 +11,7 @@
 import { FileGuard } from "../shared/bounded_read.ts";
 import type { ServerView } from "../config/server_view.ts";
 import { errorMessage } from "../shared/errors.ts";
+import { getMonitorJson } from "../shared/monitor.ts";
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "../mirror/mirror.ts";
@@ -21,6 +22,7 @@ import { checkServerConfig, type ConfigCheck } from "../server/server_binary.ts"
 import type { ServerProcess } from "../server/server_process.ts";
 import type { Settings } from "../cli/settings.ts";
 import type { Companion } from "../server/supervisor.ts";
+import { pause } from "../shared/timing.ts";
 
 /** Longest a burst of events may postpone a pass. */
 const MAX_WAIT_MS = 1000;
@@ -304,7 +306,7 @@ export class ChangePipeline implements Companion {
         log.info("nats-server reloaded its configuration", { causes: causes.join(",") });
         return;
       }
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await pause(5);
     }
     log.error("nats-server did not confirm the reload; it keeps its previous configuration", {
       causes: causes.join(","),
@@ -345,10 +347,9 @@ function mirrorSettled(outcome: MirrorOutcome): boolean {
 /** `/varz` `config_load_time`, or undefined when the monitor does not answer. */
 async function configLoadTime(port: number): Promise<string | undefined> {
   try {
-    const response = await fetch(`http://127.0.0.1:${port}/varz`, {
-      signal: AbortSignal.timeout(1000),
+    const varz = await getMonitorJson<{ config_load_time?: string }>(port, "varz", {
+      timeoutMs: 1000,
     });
-    const varz = await response.json() as { config_load_time?: string };
     return varz.config_load_time;
   } catch {
     return undefined; // not up yet, or the monitor is bound elsewhere: the reload goes unconfirmed
