@@ -18,7 +18,8 @@ import {
 import { listenForSignals } from "./src/server/signals.ts";
 import { ChangePipeline } from "./src/watch/pipeline.ts";
 import { assertDistinctDirs } from "./src/mirror/files.ts";
-import { combine, Supervisor } from "./src/server/supervisor.ts";
+import { combine } from "./src/server/companion.ts";
+import { Supervisor } from "./src/server/supervisor.ts";
 import { AdminJobs } from "./src/admin/jobs.ts";
 import { FileGuard } from "./src/shared/bounded_read.ts";
 import { installTransportErrorGuard } from "./src/admin/connection.ts";

@@ -18,7 +18,7 @@ import { getMonitorJson } from "../shared/monitor.ts";
 import { PurgeReconciler } from "../purge/reconciler.ts";
 import type { ServerView } from "../config/server_view.ts";
 import type { Settings, TlsFiles } from "../cli/settings.ts";
-import type { Companion } from "../server/supervisor.ts";
+import type { Companion } from "../server/companion.ts";
 import { findStoreDir } from "./store_dir.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";
 import { pause } from "../shared/timing.ts";
@@ -187,11 +187,6 @@ export class AdminJobs implements Companion {
     }
     const seed = this.#files.readText(keyPath).trim();
     await deleteAccounts(nc, accounts, seed, { log: this.#log, attempts: 2 });
-  }
-
-  /** Resolves when the queue is empty (for tests and benchmarks). */
-  async idle(): Promise<void> {
-    while (this.#worker) await this.#worker;
   }
 
   /**

@@ -96,21 +96,6 @@ export function checkMountFile(
 }
 
 /**
- * Lists and checks the mounted account JWTs: {@linkcode readMountFiles} then
- * {@linkcode checkMountFile} for each.
- *
- * @returns the entries sorted by name; `[]` when the mount dir does not exist
- */
-export function readMount(
-  mountDir: string,
-  trust: Trust,
-  options: { now?: number } & ReadFilesOptions = {},
-): MountEntry[] {
-  const files = readMountFiles(mountDir, options);
-  return (files ?? []).map((file) => checkMountFile(file, trust, options));
-}
-
-/**
  * Reads every `*.jwt` file of the resolver dir (not `*.jwt.deleted` tombstones, not dotfiles, not
  * directories). A file the file guard refuses (a FIFO, a device, too large; it logs that once) is
  * left out, as if it were not there: a mounted JWT of that name is then written over it.

@@ -1,13 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { trustFrom } from "../jwt/account_jwt.ts";
+import { type Trust, trustFrom } from "../jwt/account_jwt.ts";
 import {
   applyMirrorPlan,
   assertDistinctDirs,
-  readMount,
+  checkMountFile,
+  readMountFiles,
   readResolverDir,
   writeFileAtomic,
 } from "./files.ts";
+import type { MountEntry } from "./plan.ts";
 import { planMirror } from "./plan.ts";
 import {
   type FixtureAccount,
@@ -15,6 +17,11 @@ import {
   makeOperator,
   makeSystemAccount,
 } from "../../dev/jwt_fixtures.ts";
+
+/** The mount as a pass sees it: its files read, then each checked ([] when the dir is absent). */
+function readMount(mountDir: string, trust: Trust, options: { now?: number } = {}): MountEntry[] {
+  return (readMountFiles(mountDir) ?? []).map((file) => checkMountFile(file, trust, options));
+}
 
 /**
  * Lays out a mount the way kubelet's atomic writer does: the files in a timestamped dir,

@@ -35,11 +35,6 @@ export function spawnInherited(request: SpawnRequest): ChildHandle {
   }).spawn();
 }
 
-/** Exit status as a shell reports it: the code, or 128+n when killed by signal n. */
-export function exitCodeOf(status: Deno.CommandStatus): number {
-  return status.code;
-}
-
 export interface ServerProcessOptions {
   request: SpawnRequest;
   log: Logger;
@@ -68,24 +63,14 @@ export class ServerProcess {
   #restarting = false;
   #killTimer: ReturnType<typeof setTimeout> | undefined;
   #started: PromiseWithResolvers<void> = Promise.withResolvers();
-  #generation = 0;
 
   constructor(options: ServerProcessOptions) {
     this.#options = options;
     this.#spawn = options.spawn ?? spawnInherited;
   }
 
-  get pid(): number | undefined {
-    return this.#child?.pid;
-  }
-
   get stopping(): boolean {
     return this.#stopping;
-  }
-
-  /** How many times nats-server has been started; changes on every restart. */
-  get generation(): number {
-    return this.#generation;
   }
 
   /** Resolves once the next (or current) child has been spawned. */
@@ -105,7 +90,8 @@ export class ServerProcess {
       const status = await child.status;
       this.#clearKillTimer();
       this.#child = undefined;
-      const code = exitCodeOf(status);
+      // Deno reports a child killed by signal n with code 128+n, as a shell does.
+      const code = status.code;
       if (!this.#stopping && !this.#restarting) await this.#stopRequestedWithin();
       if (this.#stopping) {
         log.info("nats-server stopped", { code, signal: status.signal ?? undefined });
@@ -192,7 +178,6 @@ export class ServerProcess {
       );
     }
     this.#child = child;
-    this.#generation++;
     log.info("nats-server started", { pid: child.pid, args: request.args.join(" ") });
     this.#started.resolve();
     return child;

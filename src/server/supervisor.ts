@@ -11,45 +11,13 @@ import type { Settings } from "../cli/settings.ts";
 import { decideSignal } from "./signals.ts";
 import { waitForFile } from "../shared/wait_for_file.ts";
 import { settledWithin } from "../shared/timing.ts";
+import type { Companion } from "./companion.ts";
 
 /** Longest a stop waits for the companions to let go of their connections to nats-server. */
 const RELEASE_MS = 1000;
 
 /** Longest the companions' cleanup may hold up the exit after nats-server has exited. */
 const CLOSE_MS = 5000;
-
-/** What runs beside nats-server: the change pipeline and the admin jobs. */
-export interface Companion {
-  /** Runs before nats-server starts (e.g. the first JWT mirror). */
-  beforeStart?(): Promise<void>;
-  /** Runs once nats-server has been spawned; may use the server for reloads and restarts. */
-  start?(server: ServerProcess): void | Promise<void>;
-  /**
-   * A stop has begun: let go of connections to nats-server before it is signalled (our own
-   * connection is a client too, and lame-duck mode waits while clients are connected).
-   */
-  beforeStop?(): void | Promise<void>;
-  /** Stops everything it started; called once nats-server has exited for good. */
-  close?(): Promise<void>;
-}
-
-/** One companion made of several: started in order, closed in order. */
-export function combine(...companions: Companion[]): Companion {
-  return {
-    async beforeStart() {
-      for (const companion of companions) await companion.beforeStart?.();
-    },
-    async start(server) {
-      for (const companion of companions) await companion.start?.(server);
-    },
-    async beforeStop() {
-      await Promise.all(companions.map((companion) => companion.beforeStop?.()));
-    },
-    async close() {
-      for (const companion of companions) await companion.close?.();
-    },
-  };
-}
 
 export interface SupervisorOptions {
   settings: Settings;

@@ -94,7 +94,7 @@ export class DirWatchers implements AsyncDisposable {
     this.#poll.record();
   }
 
-  /** The directories watched now (for tests and logs). */
+  /** The directories watched now (for tests). */
   get watched(): string[] {
     return [...this.#watches.keys()].sort();
   }

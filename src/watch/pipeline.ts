@@ -21,7 +21,7 @@ import { type Scan, scanAll } from "./scan.ts";
 import { checkServerConfig, type ConfigCheck } from "../server/server_binary.ts";
 import type { ServerProcess } from "../server/server_process.ts";
 import type { Settings } from "../cli/settings.ts";
-import type { Companion } from "../server/supervisor.ts";
+import type { Companion } from "../server/companion.ts";
 import { pause } from "../shared/timing.ts";
 
 /** Longest a burst of events may postpone a pass. */
@@ -60,7 +60,6 @@ export class ChangePipeline implements Companion {
   #settlingSince: number | undefined;
   /** The next pass compares the resolver dir with the mount even if the mount did not change. */
   #driftCheckWanted = false;
-  #passes = 0;
 
   constructor(options: PipelineOptions) {
     this.#options = options;
@@ -83,11 +82,6 @@ export class ChangePipeline implements Companion {
     this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log, {
       onFifo: (path, info) => files.report(path, info),
     });
-  }
-
-  /** Passes run so far (for tests and benchmarks). */
-  get passes(): number {
-    return this.#passes;
   }
 
   /**
@@ -173,7 +167,6 @@ export class ChangePipeline implements Companion {
   async #pass(): Promise<void> {
     const server = this.#server;
     if (!server || server.stopping) return;
-    this.#passes++;
     const { settings, log } = this.#options;
     const started = performance.now();
     const scan = await this.#scan();

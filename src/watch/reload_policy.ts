@@ -19,8 +19,6 @@ export type Cause = typeof CAUSES[number];
 export type ServerAction = "none" | "reload" | "restart";
 
 export interface ReloadDecision {
-  /** Mirror the JWT mount into the resolver dir before anything else. */
-  mirror: boolean;
   /** Test the config with `nats-server -t` first; a failing config stops the action. */
   testConfig: boolean;
   action: ServerAction;
@@ -30,7 +28,6 @@ export interface ReloadDecision {
 export function decideReload(mode: ServerMode, changed: ReadonlySet<Cause>): ReloadDecision {
   const action = mode === "server" ? serverModeAction(changed) : leafModeAction(changed);
   return {
-    mirror: changed.has("jwt"),
     testConfig: action !== "none" && (changed.has("config") || changed.has("accounts")),
     action,
   };

@@ -12,7 +12,6 @@ function subsets(): Set<Cause>[] {
 Deno.test("reload policy, server mode: any change but a JWT change reloads", async (t) => {
   await t.step("nothing changed: nothing happens", () => {
     assert.deepEqual(decideReload("server", new Set()), {
-      mirror: false,
       testConfig: false,
       action: "none",
     });
@@ -24,14 +23,12 @@ Deno.test("reload policy, server mode: any change but a JWT change reloads", asy
   }
   await t.step("jwt alone is mirror only: the claims push applies it, a SIGHUP cannot", () => {
     assert.deepEqual(decideReload("server", new Set(["jwt"])), {
-      mirror: true,
       testConfig: false,
       action: "none",
     });
   });
   await t.step("jwt with another cause mirrors and reloads", () => {
     assert.deepEqual(decideReload("server", new Set(["jwt", "tls"])), {
-      mirror: true,
       testConfig: false,
       action: "reload",
     });
@@ -56,7 +53,6 @@ Deno.test("reload policy, leaf mode: the cause -> action table", async (t) => {
   });
   await t.step("jwt alone is mirror only", () => {
     assert.deepEqual(decideReload("leaf", new Set(["jwt"])), {
-      mirror: true,
       testConfig: false,
       action: "none",
     });
@@ -69,7 +65,6 @@ Deno.test("reload policy: the config is tested exactly when the config or accoun
       const decision = decideReload(mode, changed);
       const configDriven = changed.has("config") || changed.has("accounts");
       assert.equal(decision.testConfig, configDriven, `${mode} ${[...changed]}`);
-      assert.equal(decision.mirror, changed.has("jwt"));
       if (changed.size === 0) assert.equal(decision.action, "none");
       if (changed.size === 1 && changed.has("jwt")) assert.equal(decision.action, "none");
     }
