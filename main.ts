@@ -22,7 +22,7 @@ import { combine } from "./src/server/companion.ts";
 import { Supervisor } from "./src/server/supervisor.ts";
 import { AdminJobs } from "./src/admin/jobs.ts";
 import { FileGuard } from "./src/shared/bounded_read.ts";
-import { installTransportErrorGuard } from "./src/admin/connection.ts";
+import { installTransportErrorGuard } from "./src/admin/transport_guard.ts";
 import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
 
 export const VERSION = denoConfig.version;

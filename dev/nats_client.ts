@@ -2,7 +2,7 @@
 
 import { credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { connect } from "@nats-io/transport-node";
-import { installTransportErrorGuard } from "../src/admin/connection.ts";
+import { installTransportErrorGuard } from "../src/admin/transport_guard.ts";
 import { silentLogger } from "../src/shared/log.ts";
 import { getMonitorJson } from "../src/shared/monitor.ts";
 

@@ -25,7 +25,7 @@ import { kubeletWrite } from "../dev/kubelet.ts";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
-import { installTransportErrorGuard } from "../src/admin/connection.ts";
+import { installTransportErrorGuard } from "../src/admin/transport_guard.ts";
 import { silentLogger } from "../src/shared/log.ts";
 
 interface Row {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { installTransportErrorGuard } from "./connection.ts";
+import { installTransportErrorGuard } from "./transport_guard.ts";
 import {
   CLAIMS_UPDATE_SUBJECT,
   deleteAccounts,

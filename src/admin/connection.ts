@@ -20,80 +20,38 @@
  *   with the new creds, verified again. nats.js's own reconnects keep using the creds the
  *   connection was verified with, so a connection never changes its user behind the check.
  *
- * Under Deno, the Node transport can raise an uncaught `ECONNRESET` after the server refuses a
- * connection, which would end the process: {@linkcode installTransportErrorGuard} handles exactly
- * that class of socket errors and leaves every other uncaught error fatal.
- *
  * @module
  */
 
 import {
   AuthorizationError,
-  connect,
-  type ConnectionOptions,
-  credsAuthenticator,
   type NatsConnection,
-  type TlsOptions,
   UserAuthenticationExpiredError,
 } from "@nats-io/transport-node";
-import { checkServerIdentity, type PeerCertificate } from "node:tls";
-import { checkCreds, readCredsFile } from "./creds.ts";
+import { checkCreds, credsRotated, readCredsFile, waitForCredsChange } from "./creds.ts";
 import type { AdminVerdict } from "./identity.ts";
-import type { Logger } from "../shared/log.ts";
+import { type Logger, RepeatQuieter } from "../shared/log.ts";
 import { errorMessage } from "../shared/errors.ts";
 import { pause } from "../shared/timing.ts";
-import type { TlsFiles } from "../cli/settings.ts";
-import { isTlsUrl } from "./tls.ts";
+import { ClientTlsMode } from "./tls.ts";
+import { Waiters } from "../shared/waiters.ts";
+import {
+  adminConnectOptions,
+  connectUnlessAborted,
+  isConnectionRefused,
+  withJitter,
+} from "./_connect.ts";
+import {
+  type AdminConnectionOptions,
+  CREDS_HINT,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_CREDS_POLL_MS,
+  DEFAULT_INITIAL_DELAY_MS,
+  DEFAULT_MAX_DELAY_MS,
+  DEFAULT_REFUSED_RETRY_MS,
+} from "./connection_options.ts";
 
-export interface AdminConnectionOptions {
-  /** `nats://host:port` or `tls://host:port` (TLS required). */
-  url: string;
-  /** The system account user's creds file, read for every new connection. */
-  credsPath: string;
-  /** Reads the creds file (default: a bounded read, see `bounded_read.ts`). */
-  readFile?: (path: string) => Uint8Array;
-  /**
-   * TLS files. When any is set (or the URL is `tls://`) the connection asks for TLS; with a
-   * `nats://` URL and a server that offers no TLS it falls back to plain TCP (logged once).
-   */
-  tls?: TlsFiles;
-  log: Logger;
-  /** Connection name the server shows in `/connz` (default `pot-nats`). */
-  name?: string;
-  /**
-   * Decides whether a new (or reconnected) connection may be used, e.g. with
-   * `verifyAdminConnection`: a system account user, on the supervisor's own server. Without it
-   * every connection is used.
-   */
-  verify?: (nc: NatsConnection, signal: AbortSignal) => Promise<AdminVerdict>;
-  /** First retry delay in ms (default 50); doubles up to `maxDelayMs`. */
-  initialDelayMs?: number;
-  /** Retry delay cap in ms (default 2000). */
-  maxDelayMs?: number;
-  /** Timeout of one connection attempt in ms (default 5000). */
-  connectTimeoutMs?: number;
-  /** How often the creds file is read to notice a change (ms, default 1000). */
-  credsPollMs?: number;
-  /**
-   * How long refused creds, or a connection to another server, wait before they are tried
-   * again although nothing changed (ms, default 30 s).
-   */
-  refusedRetryMs?: number;
-}
-
-const DEFAULT_INITIAL_DELAY_MS = 50;
-const DEFAULT_MAX_DELAY_MS = 2000;
-const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-const DEFAULT_CREDS_POLL_MS = 1000;
-const DEFAULT_REFUSED_RETRY_MS = 30_000;
-
-const CREDS_HINT = "put a system account user's creds there; pot-nats tries again as soon as " +
-  "the file changes";
-
-interface Waiter {
-  resolve(nc: NatsConnection): void;
-  reject(error: unknown): void;
-}
+export type { AdminConnectionOptions } from "./connection_options.ts";
 
 /**
  * What a connection that may not be used waits for before the next attempt: a change of the creds
@@ -113,7 +71,7 @@ export class AdminConnection implements AsyncDisposable {
   readonly #maxDelayMs: number;
   readonly #credsPollMs: number;
   readonly #refusedRetryMs: number;
-  readonly #waiters = new Set<Waiter>();
+  readonly #waiters = new Waiters<NatsConnection>();
   /** Interrupts a retry delay, a connect attempt or a check when the connection is closed. */
   readonly #closing = new AbortController();
   #nc: NatsConnection | undefined;
@@ -121,14 +79,13 @@ export class AdminConnection implements AsyncDisposable {
   #usable = false;
   #closed = false;
   #loop: Promise<void> = Promise.resolve();
-  /** Set after the server said it offers no TLS on a `nats://` URL: TLS files are then ignored. */
-  #tlsUnavailable = false;
+  readonly #tls: ClientTlsMode;
   /** When the current nats.js reconnect episode started (drives its backoff). */
   #disconnectedAt: number | undefined;
   /** Why we closed the current connection ourselves (a failed check, new creds). */
   #closedBecause: Wait | "creds changed" | undefined;
-  /** The last error logged at warn/error level, so a repeated error is logged once. */
-  #lastLoggedError: string | undefined;
+  /** Logs a repeated error once at its level. */
+  readonly #problems: RepeatQuieter;
 
   private constructor(options: AdminConnectionOptions) {
     this.#options = options;
@@ -137,6 +94,8 @@ export class AdminConnection implements AsyncDisposable {
     this.#maxDelayMs = options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS;
     this.#credsPollMs = options.credsPollMs ?? DEFAULT_CREDS_POLL_MS;
     this.#refusedRetryMs = options.refusedRetryMs ?? DEFAULT_REFUSED_RETRY_MS;
+    this.#tls = new ClientTlsMode(options.url, options.tls, options.log);
+    this.#problems = new RepeatQuieter(options.log);
   }
 
   /**
@@ -169,24 +128,7 @@ export class AdminConnection implements AsyncDisposable {
     if (signal?.aborted) return Promise.reject(signal.reason);
     const nc = this.connection;
     if (nc) return Promise.resolve(nc);
-    return new Promise<NatsConnection>((resolve, reject) => {
-      const onAbort = () => {
-        this.#waiters.delete(waiter);
-        reject(signal?.reason);
-      };
-      const waiter: Waiter = {
-        resolve: (nc) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(nc);
-        },
-        reject: (error) => {
-          signal?.removeEventListener("abort", onAbort);
-          reject(error);
-        },
-      };
-      this.#waiters.add(waiter);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    return this.#waiters.wait(signal);
   }
 
   /**
@@ -200,8 +142,7 @@ export class AdminConnection implements AsyncDisposable {
       this.#usable = false;
       this.#closing.abort();
       const error = new Error("the admin connection is closed");
-      for (const waiter of this.#waiters) waiter.reject(error);
-      this.#waiters.clear();
+      this.#waiters.rejectAll(error);
       const nc = this.#nc;
       if (nc && !nc.isClosed()) {
         await nc.close().catch((error) => {
@@ -243,7 +184,7 @@ export class AdminConnection implements AsyncDisposable {
         nc = await this.#connect(creds);
       } catch (error) {
         if (this.#closed) return;
-        if (this.#fallBackToPlain(error)) continue;
+        if (this.#tls.fallBackToPlain(error)) continue;
         if (
           error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError
         ) {
@@ -276,12 +217,12 @@ export class AdminConnection implements AsyncDisposable {
         await nc.close().catch(() => {/* it is being dropped anyway */});
       } else {
         delay = this.#initialDelayMs;
-        this.#lastLoggedError = undefined;
+        this.#problems.reset();
         this.#setUsable(true);
         this.#log.info("admin connection established", {
           server: nc.info?.server_name,
           url: this.#options.url,
-          tls: nc.info?.tls_required || this.#wantsTls() ? true : undefined,
+          tls: nc.info?.tls_required || this.#tls.wanted ? true : undefined,
         });
       }
       const rotation = setback ? Promise.resolve() : this.#closeWhenCredsChange(nc, creds);
@@ -316,45 +257,18 @@ export class AdminConnection implements AsyncDisposable {
    * @throws the attempt's error
    */
   async #connect(creds: Uint8Array): Promise<NatsConnection | undefined> {
-    const attempt = connect(this.#connectOptions(creds));
-    const closing = this.#closing.signal;
-    let onAbort = () => {};
-    const aborted = new Promise<undefined>((resolve) => {
-      onAbort = () => resolve(undefined);
-      if (closing.aborted) onAbort();
-      closing.addEventListener("abort", onAbort, { once: true });
-    });
-    let nc: NatsConnection | undefined;
-    try {
-      nc = await Promise.race([attempt, aborted]);
-    } finally {
-      closing.removeEventListener("abort", onAbort);
-    }
-    if (nc === undefined || this.#closed) {
-      // Not waited for: a late connection is closed as soon as it arrives.
-      attempt.then((late) => late.close(), () => {/* the attempt failed: nothing to close */});
-      return undefined;
-    }
-    return nc;
-  }
-
-  #connectOptions(creds: Uint8Array): ConnectionOptions {
-    const options: ConnectionOptions = {
-      servers: this.#options.url,
-      name: this.#options.name ?? "pot-nats",
-      authenticator: credsAuthenticator(creds),
-      timeout: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
-      reconnect: true,
-      maxReconnectAttempts: -1,
-      reconnectDelayHandler: () => this.#reconnectDelay(),
-      // The admin connection belongs to the supervisor's own server: stay on it, never wander off
-      // to servers the cluster gossips.
-      ignoreClusterUpdates: true,
-      noRandomize: true,
-    };
-    const tls = this.#tlsOptions();
-    if (tls) options.tls = tls;
-    return options;
+    const nc = await connectUnlessAborted(
+      adminConnectOptions({
+        url: this.#options.url,
+        name: this.#options.name ?? "pot-nats",
+        creds,
+        timeoutMs: this.#options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        tls: this.#tls.options(),
+        reconnectDelay: () => this.#reconnectDelay(),
+      }),
+      this.#closing.signal,
+    );
+    return this.#closed ? undefined : nc;
   }
 
   /**
@@ -379,13 +293,13 @@ export class AdminConnection implements AsyncDisposable {
         );
         return "creds";
       case "server":
-        this.#logOnce("error", `${verdict.reason}; closed the admin connection`, {
+        this.#problems.log("error", `${verdict.reason}; closed the admin connection`, {
           url: this.#options.url,
           server: nc.info?.server_name,
         });
         return "slow";
       case "unknown":
-        this.#logOnce("warn", `cannot use the admin connection yet: ${verdict.reason}`, {
+        this.#problems.log("warn", `cannot use the admin connection yet: ${verdict.reason}`, {
           url: this.#options.url,
         });
         return "backoff";
@@ -398,88 +312,42 @@ export class AdminConnection implements AsyncDisposable {
    * connection alone.
    */
   async #closeWhenCredsChange(nc: NatsConnection, creds: Uint8Array): Promise<void> {
-    while (!nc.isClosed() && !this.#closed) {
-      await Promise.race([this.#sleep(this.#credsPollMs), nc.closed()]);
-      if (nc.isClosed() || this.#closed) return;
-      let now: Uint8Array;
-      try {
-        now = readCredsFile(this.#options.credsPath, this.#options.readFile);
-      } catch (error) {
+    const changed = await credsRotated(creds, {
+      read: () => readCredsFile(this.#options.credsPath, this.#options.readFile),
+      pollMs: this.#credsPollMs,
+      until: nc.closed(),
+      signal: this.#closing.signal,
+      onUnreadable: (error) =>
         this.#log.debug("cannot read the admin creds file; keeping the working connection", {
           creds: this.#options.credsPath,
           error,
-        });
-        continue;
-      }
-      if (sameBytes(now, creds)) continue;
-      this.#log.info("the admin creds file changed; reconnecting with the new creds", {
-        creds: this.#options.credsPath,
-      });
-      this.#closedBecause = "creds changed";
-      this.#setUsable(false);
-      await nc.close().catch(() => {/* replaced anyway */});
-      return;
-    }
+        }),
+    });
+    if (!changed || nc.isClosed() || this.#closed) return;
+    this.#log.info("the admin creds file changed; reconnecting with the new creds", {
+      creds: this.#options.credsPath,
+    });
+    this.#closedBecause = "creds changed";
+    this.#setUsable(false);
+    await nc.close().catch(() => {/* replaced anyway */});
   }
 
   /**
    * Waits until the creds file's content differs from `seen` (undefined: it could not be read),
-   * checking every credsPollMs, or at most refusedRetryMs, or until the connection is closed.
+   * or at most refusedRetryMs, or until the connection is closed.
    */
   async #waitForCredsChange(seen: Uint8Array | undefined): Promise<void> {
-    const deadline = Date.now() + this.#refusedRetryMs;
-    while (!this.#closed && Date.now() < deadline) {
-      await this.#sleep(Math.min(this.#credsPollMs, Math.max(0, deadline - Date.now())));
-      let now: Uint8Array | undefined;
-      try {
-        now = readCredsFile(this.#options.credsPath, this.#options.readFile);
-      } catch {
-        now = undefined;
-      }
-      if (now === undefined ? seen !== undefined : seen === undefined || !sameBytes(now, seen)) {
-        return;
-      }
-    }
+    await waitForCredsChange(seen, {
+      read: () => readCredsFile(this.#options.credsPath, this.#options.readFile),
+      pollMs: this.#credsPollMs,
+      maxWaitMs: this.#refusedRetryMs,
+      signal: this.#closing.signal,
+    });
   }
 
   /** Logs a creds problem as one error naming the file (a repeat at debug level). */
   #reportCredsProblem(message: string): void {
-    this.#logOnce("error", message, { creds: this.#options.credsPath, hint: CREDS_HINT });
-  }
-
-  #wantsTls(): boolean {
-    const { tls } = this.#options;
-    if (isTlsUrl(this.#options.url)) return true;
-    return !this.#tlsUnavailable && Boolean(tls?.ca || tls?.cert || tls?.key);
-  }
-
-  #tlsOptions(): TlsOptions | undefined {
-    if (!this.#wantsTls()) return undefined;
-    const { tls } = this.#options;
-    const host = urlHostname(this.#options.url);
-    // nats.js passes no server name for an IP address, and Deno's node:tls then checks the
-    // certificate against "localhost": check it against the host of the URL instead (the chain is
-    // still verified against the CA as usual).
-    const options: TlsOptions & {
-      checkServerIdentity: (hostname: string, cert: PeerCertificate) => Error | undefined;
-    } = { checkServerIdentity: (_hostname, cert) => checkServerIdentity(host, cert) };
-    if (tls?.ca) options.caFile = tls.ca;
-    if (tls?.cert) options.certFile = tls.cert;
-    if (tls?.key) options.keyFile = tls.key;
-    return options;
-  }
-
-  /** True when TLS was asked for only because files exist, and the server offers none. */
-  #fallBackToPlain(error: unknown): boolean {
-    if (isTlsUrl(this.#options.url) || this.#tlsUnavailable || !this.#wantsTls()) return false;
-    if (!/does not support 'tls'/.test(errorMessage(error))) return false;
-    this.#tlsUnavailable = true;
-    this.#log.info(
-      "the server offers no TLS on its client port; the admin connection uses plain TCP " +
-        "(use a tls:// NATS_CLIENT_URL to require TLS)",
-      { url: this.#options.url },
-    );
-    return true;
+    this.#problems.log("error", message, { creds: this.#options.credsPath, hint: CREDS_HINT });
   }
 
   /** nats.js reconnect backoff: roughly doubling (wait = time since the disconnect), 50 ms to 2 s. */
@@ -506,7 +374,7 @@ export class AdminConnection implements AsyncDisposable {
               await nc.close().catch(() => {/* it is being dropped anyway */});
               break;
             }
-            this.#lastLoggedError = undefined;
+            this.#problems.reset();
             this.#setUsable(true);
             this.#log.info("admin connection re-established", { server: status.server });
             break;
@@ -533,8 +401,7 @@ export class AdminConnection implements AsyncDisposable {
     const nc = this.#nc;
     this.#usable = usable && nc !== undefined && !nc.isClosed() && !this.#closed;
     if (!this.#usable || !nc) return;
-    for (const waiter of this.#waiters) waiter.resolve(nc);
-    this.#waiters.clear();
+    this.#waiters.resolveAll(nc);
   }
 
   /**
@@ -552,97 +419,14 @@ export class AdminConnection implements AsyncDisposable {
     if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError) {
       this.#reportCredsProblem(`the server refused the admin creds: ${message}`);
     } else if (origin === "attempt") {
-      this.#logOnce("warn", "admin connection attempt failed; retrying", fields);
+      this.#problems.log("warn", "admin connection attempt failed; retrying", fields);
     } else {
-      this.#logOnce("warn", "the admin connection reported an error", fields);
+      this.#problems.log("warn", "the admin connection reported an error", fields);
     }
-  }
-
-  /** Logs `message` at `level`, or at debug level when it repeats the last one logged. */
-  #logOnce(level: "warn" | "error", message: string, fields: Record<string, unknown>): void {
-    const key = `${message} ${JSON.stringify(fields)}`;
-    if (key === this.#lastLoggedError) {
-      this.#log.debug(`again: ${message}`, fields);
-      return;
-    }
-    this.#lastLoggedError = key;
-    this.#log[level](message, fields);
   }
 
   /** Waits `ms`, or until the connection is closed. */
   #sleep(ms: number): Promise<void> {
     return pause(ms, this.#closing.signal);
   }
-}
-
-/** Node socket error codes that only mean "the peer went away". */
-const SOCKET_ERROR_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
-const SOCKET_ERROR_MESSAGE = /^(?:read|write) (?:ECONNRESET|EPIPE|ECONNABORTED)\b/;
-
-/**
- * True for the socket errors the Node transport can leave uncaught when the server closes a
- * connection (`read ECONNRESET`, `write EPIPE`): a lost connection, which nats.js handles anyway.
- */
-export function isTransportSocketError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const code = (error as Error & { code?: unknown }).code;
-  if (typeof code === "string" && SOCKET_ERROR_CODES.has(code)) return true;
-  return SOCKET_ERROR_MESSAGE.test(error.message);
-}
-
-/**
- * Keeps the process alive when the NATS Node transport raises an uncaught socket error (seen after
- * an "Authorization Violation": `Error: read ECONNRESET` from `TCPWrap.onStreamRead`). Only errors
- * that {@linkcode isTransportSocketError} accepts are handled (logged at debug level); every other
- * uncaught error or unhandled rejection still ends the process as usual.
- *
- * @returns a function that removes the guard
- */
-export function installTransportErrorGuard(log: Logger): () => void {
-  const onError = (event: ErrorEvent) => {
-    if (!isTransportSocketError(event.error)) return;
-    event.preventDefault();
-    log.debug("ignored a socket error of the NATS transport (the connection is retried)", {
-      error: event.error,
-    });
-  };
-  const onRejection = (event: PromiseRejectionEvent) => {
-    if (!isTransportSocketError(event.reason)) return;
-    event.preventDefault();
-    log.debug("ignored a socket error of the NATS transport (the connection is retried)", {
-      error: event.reason,
-    });
-  };
-  globalThis.addEventListener("error", onError);
-  globalThis.addEventListener("unhandledrejection", onRejection);
-  return () => {
-    globalThis.removeEventListener("error", onError);
-    globalThis.removeEventListener("unhandledrejection", onRejection);
-  };
-}
-
-/** The host of a server URL (`nats://host:port`, `tls://[::1]:4222`, `host:port`). */
-function urlHostname(url: string): string {
-  const authority = url.trim().replace(/^[a-z][a-z0-9+.-]*:\/\//i, "").split("/")[0] ?? "";
-  const hostPort = authority.slice(authority.lastIndexOf("@") + 1);
-  const bracketed = hostPort.match(/^\[([^\]]+)\]/);
-  if (bracketed) return bracketed[1]!;
-  return hostPort.split(":")[0] ?? hostPort;
-}
-
-function isConnectionRefused(error: unknown): boolean {
-  const message = errorMessage(error);
-  const cause = error instanceof Error
-    ? (error.cause as { code?: unknown } | undefined)
-    : undefined;
-  return cause?.code === "ECONNREFUSED" || /connection refused/i.test(message);
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((byte, index) => byte === b[index]);
-}
-
-/** `ms` plus up to a quarter more, so many clients do not retry in lockstep. */
-function withJitter(ms: number): number {
-  return Math.round(ms + Math.random() * ms / 4);
 }

@@ -8,11 +8,8 @@ import assert from "node:assert/strict";
 import { ServerView } from "../config/server_view.ts";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import {
-  AdminConnection,
-  installTransportErrorGuard,
-  isTransportSocketError,
-} from "./connection.ts";
+import { AdminConnection } from "./connection.ts";
+import { installTransportErrorGuard, isTransportSocketError } from "./transport_guard.ts";
 import { verifyAdminConnection } from "./identity.ts";
 import { silentLogger } from "../shared/log.ts";
 import { makeUser } from "../../dev/jwt_fixtures.ts";
@@ -240,8 +237,9 @@ Deno.test("the admin connection against a running server", async (t) => {
     await Deno.writeTextFile(
       script,
       `
-import { AdminConnection, installTransportErrorGuard } from ${
-        JSON.stringify(new URL("./connection.ts", import.meta.url).href)
+import { AdminConnection } from ${JSON.stringify(new URL("./connection.ts", import.meta.url).href)};
+import { installTransportErrorGuard } from ${
+        JSON.stringify(new URL("./transport_guard.ts", import.meta.url).href)
       };
 import { createLogger } from ${JSON.stringify(new URL("../shared/log.ts", import.meta.url).href)};
 const [url, credsPath, guard] = Deno.args;

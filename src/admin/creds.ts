@@ -11,6 +11,7 @@
 
 import { DEFAULT_MAX_FILE_BYTES, readBytesBoundedSync } from "../shared/bounded_read.ts";
 import { base64UrlDecode } from "../jwt/encoding.ts";
+import { pause } from "../shared/timing.ts";
 
 /**
  * Reads the creds file: only a regular file, at most `DEFAULT_MAX_FILE_BYTES` unless `read` (e.g. a
@@ -68,4 +69,62 @@ export function checkCreds(bytes: Uint8Array): CredsCheck {
   return typeof exp === "number" && exp > 0 ? { ok: true, expiresAt: new Date(exp * 1000) } : {
     ok: true,
   };
+}
+
+/** Whether two reads of the creds file hold the same bytes. */
+export function sameCreds(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, index) => byte === b[index]);
+}
+
+/**
+ * Reads the creds every `pollMs` until they differ from `seen` (undefined: they could not be
+ * read), for at most `maxWaitMs`, or until `signal` aborts.
+ */
+export async function waitForCredsChange(
+  seen: Uint8Array | undefined,
+  options: { read: () => Uint8Array; pollMs: number; maxWaitMs: number; signal: AbortSignal },
+): Promise<void> {
+  const deadline = Date.now() + options.maxWaitMs;
+  while (!options.signal.aborted && Date.now() < deadline) {
+    await pause(Math.min(options.pollMs, Math.max(0, deadline - Date.now())), options.signal);
+    let now: Uint8Array | undefined;
+    try {
+      now = options.read();
+    } catch {
+      now = undefined; // unreadable: a change only if it was readable before
+    }
+    if (now === undefined ? seen !== undefined : seen === undefined || !sameCreds(now, seen)) {
+      return;
+    }
+  }
+}
+
+/**
+ * Reads the creds every `pollMs` while a connection made with `creds` is up (until `until`
+ * settles or `signal` aborts).
+ * @returns true as soon as the file holds other (readable) creds; false when the wait ended first.
+ *   A file that cannot be read is reported to `onUnreadable` and keeps the working connection.
+ */
+export async function credsRotated(
+  creds: Uint8Array,
+  options: {
+    read: () => Uint8Array;
+    pollMs: number;
+    until: Promise<unknown>;
+    signal: AbortSignal;
+    onUnreadable: (error: unknown) => void;
+  },
+): Promise<boolean> {
+  let ended = false;
+  options.until.then(() => ended = true, () => ended = true);
+  while (!ended && !options.signal.aborted) {
+    await Promise.race([pause(options.pollMs, options.signal), options.until]);
+    if (ended || options.signal.aborted) return false;
+    try {
+      if (!sameCreds(options.read(), creds)) return true;
+    } catch (error) {
+      options.onUnreadable(error);
+    }
+  }
+  return false;
 }

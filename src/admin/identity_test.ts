@@ -7,7 +7,7 @@ import {
   judgeAdminConnection,
   verifyAdminConnection,
 } from "./identity.ts";
-import { installTransportErrorGuard } from "./connection.ts";
+import { installTransportErrorGuard } from "./transport_guard.ts";
 import { silentLogger } from "../shared/log.ts";
 import { connectWithCreds } from "../../dev/nats_client.ts";
 import { startNatsServer } from "../../tests/_helpers/nats_server.ts";

@@ -66,6 +66,35 @@ export function createLogger(options: LoggerOptions): Logger {
   return { debug: emit("debug"), info: emit("info"), warn: emit("warn"), error: emit("error") };
 }
 
+/**
+ * Logs a problem that may repeat on every retry: at its level the first time, at debug level while
+ * the same message and fields repeat, at its level again once something else was logged or it was
+ * `reset()` (the problem went away).
+ */
+export class RepeatQuieter {
+  readonly #log: Logger;
+  #last: string | undefined;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  log(level: "warn" | "error", message: string, fields: Fields = {}): void {
+    const key = `${message} ${JSON.stringify(fields)}`;
+    if (key === this.#last) {
+      this.#log.debug(`again: ${message}`, fields);
+      return;
+    }
+    this.#last = key;
+    this.#log[level](message, fields);
+  }
+
+  /** The problem went away: its next occurrence is logged at its level again. */
+  reset(): void {
+    this.#last = undefined;
+  }
+}
+
 /** A logger that drops everything: for tools and tests that do not care. */
 export const silentLogger: Logger = {
   debug() {},
