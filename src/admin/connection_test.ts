@@ -385,6 +385,12 @@ Deno.test("only socket errors count as transport socket errors", () => {
   assert.equal(isTransportSocketError(reset), true);
   assert.equal(isTransportSocketError(pipe), true);
   assert.equal(isTransportSocketError(new Error("read ECONNRESET")), true);
+  const afterEnd = Object.assign(new Error("write after end"), {
+    code: "ERR_STREAM_WRITE_AFTER_END",
+  });
+  assert.equal(isTransportSocketError(afterEnd), true);
+  assert.equal(isTransportSocketError(new Error("write after end")), true);
+  assert.equal(isTransportSocketError(new Error("a write after end of the world")), false);
   assert.equal(isTransportSocketError(new TypeError("x is undefined")), false);
   assert.equal(isTransportSocketError(new Error("ECONNRESET somewhere in a message")), false);
   assert.equal(isTransportSocketError("read ECONNRESET"), false);

@@ -8,13 +8,24 @@
 
 import type { Logger } from "../shared/log.ts";
 
-/** Node socket error codes that only mean "the peer went away". */
-const SOCKET_ERROR_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED"]);
-const SOCKET_ERROR_MESSAGE = /^(?:read|write) (?:ECONNRESET|EPIPE|ECONNABORTED)\b/;
+/**
+ * Node socket error codes that only mean "the peer went away": a write to a socket the server has
+ * already closed fails with ERR_STREAM_WRITE_AFTER_END (seen when a stop closed the admin
+ * connection while nats-server, just sent a SIGHUP, was dropping its clients).
+ */
+const SOCKET_ERROR_CODES = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ECONNABORTED",
+  "ERR_STREAM_WRITE_AFTER_END",
+]);
+const SOCKET_ERROR_MESSAGE =
+  /^(?:(?:read|write) (?:ECONNRESET|EPIPE|ECONNABORTED)\b|write after end$)/;
 
 /**
  * True for the socket errors the Node transport can leave uncaught when the server closes a
- * connection (`read ECONNRESET`, `write EPIPE`): a lost connection, which nats.js handles anyway.
+ * connection (`read ECONNRESET`, `write EPIPE`, `write after end`): a lost connection, which
+ * nats.js handles anyway.
  */
 export function isTransportSocketError(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
