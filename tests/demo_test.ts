@@ -133,7 +133,7 @@ Deno.test("the demo: its banner's life cycle, a second demo refused, a stop with
       assert.equal(code, 0, text);
       const refusal = await pollUntil("the orders user to be refused", async () => {
         const { code, text } = await shell(refused!, base);
-        return code === 1 && text;
+        return code === 1 && /was refused/.test(text) && text;
       });
       assert.match(refusal, /the user of account orders was refused .*Authorization Violation/);
       assert.ok(
