@@ -65,7 +65,8 @@ async function runDemo(): Promise<number> {
   });
   const running = main([]);
   let stopped = false;
-  running.finally(() => stopped = true);
+  const markStopped = () => stopped = true;
+  running.then(markStopped, markStopped);
   // The banner comes once the server answers, after its start-up lines, so it stays in view.
   while (!stopped && !(await checkHealth(location.monitorPort, 500)).ok) {
     await new Promise((resolve) => setTimeout(resolve, 100));
