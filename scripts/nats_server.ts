@@ -21,7 +21,7 @@
  * `deno run -A scripts/nats_server.ts [--oldest | --newest]`.
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pathExists } from "../src/path_exists.ts";
 import { type DebianArchive, readDebianArchives } from "./apt_sources.ts";
@@ -321,7 +321,7 @@ interface DebianPackage {
  */
 async function lookUpDebian(suite: string, log: Log): Promise<DebianPackage> {
   const failures: string[] = [];
-  for (const archive of await readDebianArchives()) {
+  for (const archive of await machineArchives()) {
     try {
       return await lookUpIn(suite, archive);
     } catch (error) {
@@ -331,6 +331,14 @@ async function lookUpDebian(suite: string, log: Log): Promise<DebianPackage> {
     }
   }
   throw new Error(failures.join("; "));
+}
+
+let archivesRead: Promise<DebianArchive[]> | undefined;
+
+/** The machine's Debian archives, read once per process (sid and trixie may both be asked). */
+function machineArchives(): Promise<DebianArchive[]> {
+  archivesRead ??= readDebianArchives();
+  return archivesRead;
 }
 
 async function lookUpIn(suite: string, archive: DebianArchive): Promise<DebianPackage> {
@@ -409,7 +417,7 @@ async function install(staged: Staged, log: Log, from: string): Promise<string> 
       );
     }
     const bin = cachedBin(formatVersion(version));
-    await Deno.mkdir(join(bin, ".."), { recursive: true });
+    await Deno.mkdir(dirname(bin), { recursive: true });
     const temp = `${bin}.${crypto.randomUUID()}`;
     await Deno.copyFile(staged.bin, temp);
     await Deno.chmod(temp, 0o755);

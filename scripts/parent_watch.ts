@@ -96,6 +96,7 @@ export function watchLaunchers(
   options: { onGone: (description: string) => void; intervalMs?: number },
 ): Disposable {
   const chain = Deno.build.os === "linux" ? launcherChain(Deno.pid, readProcStat) : [];
+  if (chain.length === 0) return { [Symbol.dispose]: () => {} };
   const names = new Map(chain.map((process) => [process.pid, commandLine(process.pid)]));
   const timer = setInterval(() => {
     const gone = firstGone(chain, readProcStat);
