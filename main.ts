@@ -21,6 +21,7 @@ import { ChangePipeline } from "./src/pipeline.ts";
 import { assertDistinctDirs } from "./src/mirror.ts";
 import { combine, Supervisor } from "./src/supervisor.ts";
 import { AdminJobs } from "./src/admin_jobs.ts";
+import { FileGuard } from "./src/bounded_read.ts";
 import { installTransportErrorGuard } from "./src/admin_connection.ts";
 import { readOperatorSigningKey } from "./src/signing_key.ts";
 
@@ -64,12 +65,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
   installTransportErrorGuard(log);
+  // One guard for every file read from a watched path: each rejected file is warned about once.
+  const files = new FileGuard({ maxBytes: settings.maxFileBytes, log });
   const adminJobs = new AdminJobs(settings, log, {
+    files,
     onDrift: () => pipeline.requestDriftCheck(),
   });
   const pipeline: ChangePipeline = new ChangePipeline({
     settings,
     log,
+    files,
     onJwtChanges: (changes) => adminJobs.onJwtChanges(changes),
     beforeRemove: (accounts) => adminJobs.deleteRemoved(accounts),
   });

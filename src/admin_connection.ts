@@ -53,6 +53,8 @@ export interface AdminConnectionOptions {
   url: string;
   /** The system account user's creds file, read for every new connection. */
   credsPath: string;
+  /** Reads the creds file (default: a bounded read, see `bounded_read.ts`). */
+  readFile?: (path: string) => Uint8Array;
   /**
    * TLS files. When any is set (or the URL is `tls://`) the connection asks for TLS; with a
    * `nats://` URL and a server that offers no TLS it falls back to plain TCP (logged once).
@@ -226,7 +228,7 @@ export class AdminConnection implements AsyncDisposable {
     while (!this.#closed) {
       let creds: Uint8Array;
       try {
-        creds = await readCredsFile(this.#options.credsPath);
+        creds = readCredsFile(this.#options.credsPath, this.#options.readFile);
       } catch (error) {
         this.#reportCredsProblem(`cannot read the admin creds file: ${errorMessage(error)}`);
         await this.#waitForCredsChange(undefined);
@@ -404,7 +406,7 @@ export class AdminConnection implements AsyncDisposable {
       if (nc.isClosed() || this.#closed) return;
       let now: Uint8Array;
       try {
-        now = await readCredsFile(this.#options.credsPath);
+        now = readCredsFile(this.#options.credsPath, this.#options.readFile);
       } catch (error) {
         this.#log.debug("cannot read the admin creds file; keeping the working connection", {
           creds: this.#options.credsPath,
@@ -433,7 +435,7 @@ export class AdminConnection implements AsyncDisposable {
       await this.#sleep(Math.min(this.#credsPollMs, Math.max(0, deadline - Date.now())));
       let now: Uint8Array | undefined;
       try {
-        now = await readCredsFile(this.#options.credsPath);
+        now = readCredsFile(this.#options.credsPath, this.#options.readFile);
       } catch {
         now = undefined;
       }

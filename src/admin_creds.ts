@@ -9,15 +9,20 @@
  * @module
  */
 
+import { DEFAULT_MAX_FILE_BYTES, readBytesBoundedSync } from "./bounded_read.ts";
 import { base64UrlDecode } from "./encoding.ts";
 
 /**
- * Reads the creds file. The only place it is read, so the reader is easy to swap.
+ * Reads the creds file: only a regular file, at most `DEFAULT_MAX_FILE_BYTES` unless `read` (e.g. a
+ * {@linkcode FileGuard}'s `readBytes`) is given.
  * @returns its bytes
- * @throws the file system's error (missing, unreadable)
+ * @throws the file system's error (missing, unreadable), or a `FileRejectedError`
  */
-export function readCredsFile(path: string): Promise<Uint8Array> {
-  return Deno.readFile(path);
+export function readCredsFile(
+  path: string,
+  read?: (path: string) => Uint8Array,
+): Uint8Array {
+  return read ? read(path) : readBytesBoundedSync(path, DEFAULT_MAX_FILE_BYTES);
 }
 
 /** What the text of a creds file is: usable (with its user JWT's expiry), or why not. */

@@ -9,6 +9,7 @@
 import { AdminConnection } from "./admin_connection.ts";
 import { verifyAdminConnection } from "./admin_identity.ts";
 import { chooseClientTls } from "./admin_tls.ts";
+import { FileGuard } from "./bounded_read.ts";
 import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
 import { type JwtChanges, readServerTrust } from "./jwt_mirror.ts";
 import type { Logger } from "./log.ts";
@@ -42,6 +43,7 @@ type Connection = Awaited<ReturnType<AdminConnection["ready"]>>;
 export class AdminJobs implements Companion {
   readonly #settings: Settings;
   readonly #log: Logger;
+  readonly #files: FileGuard;
   #connection: AdminConnection | undefined;
   #reconciler: PurgeReconciler | undefined;
   readonly #warnedStaysLoaded = new Set<string>();
@@ -61,16 +63,18 @@ export class AdminJobs implements Companion {
   readonly #onDrift: ((accounts: string[]) => void) | undefined;
 
   /**
+   * @param options.files reads the config, the creds, the signing key and the resolver dir
    * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
    *   resolver dir (the pipeline then writes them back)
    */
   constructor(
     settings: Settings,
     log: Logger,
-    options: { onDrift?: (accounts: string[]) => void } = {},
+    options: { files?: FileGuard; onDrift?: (accounts: string[]) => void } = {},
   ) {
     this.#settings = settings;
     this.#log = log;
+    this.#files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#onDrift = options.onDrift;
   }
 
@@ -83,9 +87,11 @@ export class AdminJobs implements Companion {
       );
       return;
     }
+    const files = this.#files;
     const connection = AdminConnection.start({
       url: settings.clientUrl,
       credsPath: settings.sysUserCredPath,
+      readFile: (path) => files.readBytes(path),
       name: ADMIN_CONNECTION_NAME,
       log: this.#log,
       // Only a system account user on our own child may push and purge.
@@ -95,7 +101,7 @@ export class AdminJobs implements Companion {
           monitorPort: settings.monitorPort,
           signal,
         }),
-      ...tlsOption(settings),
+      ...tlsOption(settings, files),
     });
     this.#connection = connection;
     this.#reconciler = new PurgeReconciler({
@@ -105,7 +111,7 @@ export class AdminJobs implements Companion {
       resolverDir: settings.jwtDir,
       mountDir: settings.jwtMountDir,
       ...(this.#onDrift ? { onDrift: this.#onDrift } : {}),
-      systemAccount: () => readServerTrust(settings.confPath).systemAccount,
+      systemAccount: () => readServerTrust(settings.confPath, { files }).systemAccount,
       findStoreDir: async () =>
         (await findStoreDir({
           setting: settings.jetstreamStoreDir,
@@ -169,7 +175,7 @@ export class AdminJobs implements Companion {
       }
       return;
     }
-    const seed = (await Deno.readTextFile(keyPath)).trim();
+    const seed = this.#files.readText(keyPath).trim();
     await deleteAccounts(nc, accounts, seed, { log: this.#log, attempts: 2 });
   }
 
@@ -245,7 +251,7 @@ export class AdminJobs implements Companion {
   #everyMirroredJwt(): Map<string, string> {
     const jwts = new Map<string, string>();
     const unreadable: string[] = [];
-    for (const [name, text] of readResolverDir(this.#settings.jwtDir)) {
+    for (const [name, text] of readResolverDir(this.#settings.jwtDir, { files: this.#files })) {
       const account = name.replace(/\.jwt$/, "");
       if (text.trim()) jwts.set(account, text.trim());
       else unreadable.push(account);
@@ -293,7 +299,7 @@ export class AdminJobs implements Companion {
       this.#toRetry.clear();
       let files = new Map<string, string>();
       try {
-        files = readResolverDir(this.#settings.jwtDir);
+        files = readResolverDir(this.#settings.jwtDir, { files: this.#files });
       } catch (error) {
         this.#log.warn("cannot read the resolver dir for a push retry", { error });
       }
@@ -321,10 +327,16 @@ async function serverListsConnection(port: number, name: string): Promise<boolea
 }
 
 /** TLS for the admin connection when the URL or the server config asks for it. */
-function tlsOption(settings: Settings): { tls?: { ca?: string; cert?: string; key?: string } } {
+function tlsOption(
+  settings: Settings,
+  files: FileGuard,
+): { tls?: { ca?: string; cert?: string; key?: string } } {
   let serverRequiresTls = false;
   try {
-    serverRequiresTls = getKey(readServerConfig(settings.confPath).root, "tls") !== undefined;
+    const config = readServerConfig(settings.confPath, {
+      readTextFile: (path) => files.readText(path),
+    });
+    serverRequiresTls = getKey(config.root, "tls") !== undefined;
   } catch {
     // An unreadable config is reported by nats-server itself; the URL alone decides then.
   }

@@ -13,6 +13,7 @@
  */
 
 import { type Trust, trustFrom } from "./account_jwt.ts";
+import type { FileGuard } from "./bounded_read.ts";
 import { clip, type Logger, show } from "./log.ts";
 import { join } from "node:path";
 import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./mirror.ts";
@@ -37,16 +38,21 @@ export interface ServerTrust {
 }
 
 /**
- * Reads the operator keys and the system account from the server config.
+ * Reads the operator keys and the system account from the server config (through `files` when
+ * given: the config, its includes and the operator JWT files are files from watched paths).
  * @throws when the config cannot be read or its operator JWT is invalid (the message says which).
  */
 export function readServerTrust(
   confPath: string,
-  env?: Record<string, string | undefined>,
+  options: { env?: Record<string, string | undefined>; files?: FileGuard } = {},
 ): ServerTrust {
-  const options = env ? { env } : {};
-  const config = readServerConfig(confPath, options);
-  const material = trustMaterial(config, confPath, options);
+  const { env, files } = options;
+  const readOptions = {
+    ...(env ? { env } : {}),
+    ...(files ? { readTextFile: (path: string) => files.readText(path) } : {}),
+  };
+  const config = readServerConfig(confPath, readOptions);
+  const material = trustMaterial(config, confPath, readOptions);
   const system = getKey(config.root, "system_account");
   return {
     trust: trustFrom(material.operatorJwts, material.trustedKeys),
@@ -61,6 +67,8 @@ export interface JwtMirrorOptions {
   log: Logger;
   /** `POT_NATS_REMOVE_MAX`; undefined: half of the accounts in the resolver dir, at least 1. */
   removeMax?: number;
+  /** Reads the server config and the resolver dir (the mount is read by the scan). */
+  files?: FileGuard;
   /**
    * Runs before the files of removed accounts are deleted (the live account delete): nats-server
    * closes a deleted account's connections only while its JWT file still exists.
@@ -95,8 +103,9 @@ export class JwtMirror {
    * @throws when the server config cannot be read (nothing is changed then).
    */
   async apply(files: MountFile[] | undefined): Promise<MirrorOutcome> {
-    const { log, resolverDir, confPath } = this.#options;
-    const { trust, systemAccount } = readServerTrust(confPath);
+    const { log, resolverDir, confPath, files: guard } = this.#options;
+    const readOptions = guard ? { files: guard } : {};
+    const { trust, systemAccount } = readServerTrust(confPath, readOptions);
     if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0 && (files ?? []).length > 0) {
       this.#reportOnce(
         "no-trust",
@@ -113,13 +122,17 @@ export class JwtMirror {
       ...(this.#options.removeMax !== undefined ? { removeMax: this.#options.removeMax } : {}),
       known: this.#known,
     };
-    let resolverFiles = readResolverDir(resolverDir);
+    let resolverFiles = readResolverDir(resolverDir, readOptions);
     let plan = planMirror(entries, resolverFiles, planOptions);
     if (await this.#rereadIfMidWrite(plan, resolverFiles)) {
-      resolverFiles = readResolverDir(resolverDir);
+      resolverFiles = readResolverDir(resolverDir, readOptions);
       plan = planMirror(entries, resolverFiles, planOptions);
     }
-    this.#logPlan(plan, resolverFiles, systemAccount);
+    // The file guard has said once why it did not read these; the mirror need not say it again.
+    const guarded = new Set(
+      (files ?? []).filter((f) => "rejected" in f && f.rejected).map((f) => f.name),
+    );
+    this.#logPlan(plan, resolverFiles, { systemAccount, guarded });
     await this.#logRepairs(plan, resolverFiles);
     const timeRejected = entries.filter((e) => !e.check.ok && e.check.timeDependent).length;
     if (plan.write.length === 0 && plan.remove.length === 0) {
@@ -182,11 +195,13 @@ export class JwtMirror {
   #logPlan(
     plan: MirrorPlan,
     resolverFiles: ReadonlyMap<string, string>,
-    systemAccount: string | undefined,
+    context: { systemAccount: string | undefined; guarded: ReadonlySet<string> },
   ): void {
     const { log, mountDir } = this.#options;
+    const { systemAccount, guarded } = context;
     const current = new Set<string>();
     for (const rejected of plan.rejected) {
+      if (guarded.has(rejected.name)) continue;
       const key = `rejected:${rejected.name}`;
       current.add(key);
       const text = this.#checked.get(rejected.name)?.text ?? "";

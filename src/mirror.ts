@@ -18,6 +18,7 @@ import {
   sep as SEPARATOR,
 } from "node:path";
 import { checkAccountJwt, type Trust } from "./account_jwt.ts";
+import { FileGuard, rejectionKey, rejectionReason } from "./bounded_read.ts";
 import type { MirrorPlan, MountEntry } from "./mirror_plan.ts";
 
 const JWT_SUFFIX = ".jwt";
@@ -30,18 +31,36 @@ function isJwtFileName(name: string): boolean {
   return name.endsWith(JWT_SUFFIX) && !name.startsWith(".") && name.length > JWT_SUFFIX.length;
 }
 
-/** One mounted `*.jwt` file as read: its text, or why it could not be read. */
-export type MountFile = { name: string; text: string } | { name: string; error: string };
+/**
+ * One mounted `*.jwt` file as read: its text, or why it could not be read. `rejected` is set for a
+ * file the file guard refused (a FIFO, a device, too large) and has logged already: the rejection
+ * and the file's identity, so that a change of it shows in a digest.
+ */
+export type MountFile =
+  | { name: string; text: string }
+  | { name: string; error: string; rejected?: string };
+
+/** Where {@linkcode readMountFiles} and {@linkcode readResolverDir} read files. */
+export interface ReadFilesOptions {
+  /** Default: a guard of its own, with the default size cap. */
+  files?: FileGuard;
+}
+
+const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
 /**
  * Reads the mounted account JWT files (`*.jwt`, not starting with `.`), following symlinks and
- * skipping directories. A file that cannot be read is returned with its error, so the mirror keeps
- * its previous copy rather than removing it.
+ * skipping directories. A file that cannot be read, or that the file guard refuses, is returned
+ * with its error, so the mirror keeps its previous copy rather than removing it.
  *
  * @returns the files sorted by name; `undefined` when the mount dir does not exist
  * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
-export function readMountFiles(mountDir: string): MountFile[] | undefined {
+export function readMountFiles(
+  mountDir: string,
+  options: ReadFilesOptions = {},
+): MountFile[] | undefined {
+  const guard = options.files ?? new FileGuard();
   const names = listJwtNames(mountDir);
   if (names === undefined) return undefined;
   const files: MountFile[] = [];
@@ -50,11 +69,20 @@ export function readMountFiles(mountDir: string): MountFile[] | undefined {
     try {
       // Kubelet's visible files are symlinks (isFile false): reading follows them. Reads are
       // synchronous on purpose: ten times faster than awaiting each of 10,000 small files.
-      files.push({ name, text: Deno.readTextFileSync(path) });
+      const read = guard.read(path);
+      if (read.status === "read") {
+        files.push({ name, text: decoder.decode(read.bytes) });
+      } else if (read.status === "missing") {
+        // A dangling link (mid kubelet swap): the next scan sees the settled state.
+        files.push({ name, error: "could not be read: it does not exist (a dangling link?)" });
+      } else if (read.status === "not regular" && read.kind === "directory") {
+        continue; // a directory named *.jwt
+      } else {
+        const error = `not read: ${rejectionReason(read, guard.maxBytes)}`;
+        files.push({ name, error, rejected: rejectionKey(read) });
+      }
     } catch (error) {
-      if (error instanceof Deno.errors.IsADirectory) continue; // a directory named *.jwt
-      // A dangling link (mid kubelet swap) or an unreadable file: the next scan sees the settled
-      // state.
+      // An unreadable file (permission denied): the next scan looks again.
       files.push({ name, error: `could not be read: ${errorMessage(error)}` });
     }
   }
@@ -81,34 +109,39 @@ export function checkMountFile(
 export function readMount(
   mountDir: string,
   trust: Trust,
-  options: { now?: number } = {},
+  options: { now?: number } & ReadFilesOptions = {},
 ): MountEntry[] {
-  const files = readMountFiles(mountDir);
+  const files = readMountFiles(mountDir, options);
   return (files ?? []).map((file) => checkMountFile(file, trust, options));
 }
 
 /**
  * Reads every `*.jwt` file of the resolver dir (not `*.jwt.deleted` tombstones, not dotfiles, not
- * directories).
+ * directories). A file the file guard refuses (a FIFO, a device, too large; it logs that once) is
+ * left out, as if it were not there: a mounted JWT of that name is then written over it.
  *
  * @returns name -> content; an empty map when the dir does not exist
  * @throws {Error} naming the file when one cannot be read (other than vanishing while listed)
  */
-export function readResolverDir(resolverDir: string): Map<string, string> {
+export function readResolverDir(
+  resolverDir: string,
+  options: ReadFilesOptions = {},
+): Map<string, string> {
+  const guard = options.files ?? new FileGuard();
   const files = new Map<string, string>();
   const names = listJwtNames(resolverDir);
   for (const name of names ?? []) {
     const path = join(resolverDir, name);
+    let read;
     try {
-      files.set(name, Deno.readTextFileSync(path));
+      read = guard.read(path);
     } catch (error) {
-      // The server may delete a file between listing and reading: it is simply not there.
-      if (error instanceof Deno.errors.NotFound) continue;
-      if (error instanceof Deno.errors.IsADirectory) continue;
       throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
         cause: error,
       });
     }
+    // The server may delete a file between listing and reading: it is simply not there.
+    if (read.status === "read") files.set(name, decoder.decode(read.bytes));
   }
   return files;
 }

@@ -8,6 +8,7 @@
  * arrives during a pass causes one more pass after it.
  */
 
+import { FileGuard } from "./bounded_read.ts";
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "./jwt_mirror.ts";
@@ -34,6 +35,8 @@ export interface PipelineOptions {
   /** Called before removed accounts' JWT files are deleted (the live account delete). */
   beforeRemove?: (accounts: string[]) => Promise<void>;
   checkConfig?: (bin: string, confPath: string) => Promise<ConfigCheck>;
+  /** Reads every watched file (default: a guard with `settings.maxFileBytes`, warning to `log`). */
+  files?: FileGuard;
 }
 
 export class ChangePipeline implements Companion {
@@ -42,6 +45,7 @@ export class ChangePipeline implements Companion {
   readonly #applied = new Map<Cause, string>();
   readonly #debouncer: Debouncer;
   readonly #watchers: DirWatchers;
+  readonly #files: FileGuard;
   #configFiles: string[] = [];
   #rejectedConfig: string | undefined;
   #server: ServerProcess | undefined;
@@ -54,12 +58,15 @@ export class ChangePipeline implements Companion {
   constructor(options: PipelineOptions) {
     this.#options = options;
     const { settings, log } = options;
+    const files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
+    this.#files = files;
     this.#mirror = new JwtMirror({
       confPath: settings.confPath,
       mountDir: settings.jwtMountDir,
       resolverDir: settings.jwtDir,
       log,
       ...(settings.removeMax !== undefined ? { removeMax: settings.removeMax } : {}),
+      files,
       ...(options.beforeRemove ? { beforeRemove: options.beforeRemove } : {}),
     });
     this.#debouncer = new Debouncer(() => this.#pass(), {
@@ -67,7 +74,9 @@ export class ChangePipeline implements Companion {
       maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
       onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
     });
-    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log);
+    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log, {
+      onFifo: (path, info) => files.report(path, info),
+    });
   }
 
   /** Passes run so far (for tests and benchmarks). */
@@ -122,11 +131,18 @@ export class ChangePipeline implements Companion {
   }
 
   async #scan(): Promise<Scan> {
-    const scan = await scanAll(this.#options.settings, this.#configFiles);
+    const files = this.#files;
+    files.sweep();
+    // Before reading: a directory that changes from now on shows in the directory check.
+    this.#watchers.recordDirStates();
+    const scan = await scanAll(this.#options.settings, this.#configFiles, { files });
     this.#configFiles = scan.configFiles;
+    const started = this.#watchers.sync(scan.watchDirs, {
+      knownRegular: (path) => files.readAsRegular(path),
+    });
     // A file written into a newly watched directory between the scan and the arming raised no
     // event: one more (cheap, content-compared) pass covers it.
-    if (await this.#watchers.sync(scan.watchDirs) > 0) this.#debouncer.trigger();
+    if (started > 0) this.#debouncer.trigger();
     return scan;
   }
 
@@ -230,6 +246,14 @@ export class ChangePipeline implements Companion {
     const { settings, log } = this.#options;
     const key = `${scan.digests.get("config")}:${scan.digests.get("accounts")}`;
     if (key === this.#rejectedConfig) return false;
+    if (scan.rejectedConfig.length > 0) {
+      // nats-server would block on a FIFO or read a huge file just the same: never test or apply.
+      this.#rejectedConfig = key;
+      log.error("the changed config is not applied: a file of it was not read (see above)", {
+        files: scan.rejectedConfig.join(","),
+      });
+      return false;
+    }
     const check = this.#options.checkConfig ?? checkServerConfig;
     const result = await check(settings.serverBin, settings.confPath);
     if (result.ok) {

@@ -6,10 +6,18 @@
  *
  * Names starting with "." are skipped: kubelet's `..data` and timestamped dirs are internals; the
  * visible names are symlinks through them, and reading follows the links.
+ *
+ * Every file is read through a {@linkcode FileGuard}: a FIFO, socket, device or file larger than
+ * `POT_NATS_MAX_FILE_BYTES` is not read. A named file (the config, an include, the accounts file)
+ * that is not read counts in its digest as what it is and its identity, so a change of it is still
+ * noticed (and the config is not applied); a too-large file in the TLS or creds tree counts by its
+ * identity too, while a FIFO, socket or device there is skipped: nats-server cannot load one, so
+ * its appearance alone never causes a reload.
  */
 
 import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
+import { type BoundedRead, FileGuard, rejectionKey } from "./bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
 import { type MountFile, readMountFiles } from "./mirror.ts";
 import { readServerConfig } from "./server_config.ts";
@@ -30,6 +38,8 @@ export interface Scan {
   mountFiles: MountFile[] | undefined;
   /** NATS_CONF and every file it includes, as last parsed. */
   configFiles: string[];
+  /** Config or accounts files that were not read (a FIFO, a device, too large): never applied. */
+  rejectedConfig: string[];
   /**
    * Kubelet volumes caught mid-update: `..data` already points at the new content but the visible
    * names do not match it yet (kubelet creates and removes them after the swap).
@@ -40,26 +50,40 @@ export interface Scan {
 /** How deep a TLS tree is walked; deeper is almost certainly a link loop. */
 const MAX_TREE_DEPTH = 8;
 
+export interface ScanOptions {
+  /** Reads every file (default: a guard of its own, with the default size cap). */
+  files?: FileGuard;
+}
+
 /**
  * Scans every cause once.
  * @param previousConfigFiles the include list of the last good parse, used while the config does
  *   not parse (so its includes stay watched).
  */
-export async function scanAll(paths: ScanPaths, previousConfigFiles: string[]): Promise<Scan> {
+export async function scanAll(
+  paths: ScanPaths,
+  previousConfigFiles: string[],
+  options: ScanOptions = {},
+): Promise<Scan> {
+  const files = options.files ?? new FileGuard();
   const watchDirs = new Set<string>();
-  const configFiles = includedFiles(paths.confPath) ??
+  const configFiles = includedFiles(paths.confPath, files) ??
     unique([paths.confPath, ...previousConfigFiles]);
   const digests = new Map<Cause, string>();
-  digests.set("config", await digestFiles(configFiles, watchDirs));
-  digests.set("accounts", await digestFiles([paths.accountsPath], watchDirs));
-  digests.set("tls", await digestTree(paths.sslDir, watchDirs));
-  digests.set("creds", await digestTree(paths.credsDir, watchDirs, 0));
-  const mountFiles = readMountFiles(paths.jwtMountDir);
+  const rejectedConfig: string[] = [];
+  digests.set("config", await digestFiles(configFiles, { watchDirs, files, rejectedConfig }));
+  digests.set(
+    "accounts",
+    await digestFiles([paths.accountsPath], { watchDirs, files, rejectedConfig }),
+  );
+  digests.set("tls", await digestTree(paths.sslDir, { watchDirs, files }));
+  digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files, maxDepth: 0 }));
+  const mountFiles = readMountFiles(paths.jwtMountDir, { files });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
   const settling: string[] = [];
   for (const dir of watchDirs) if (!(await kubeletVolumeSettled(dir))) settling.push(dir);
-  return { digests, watchDirs, mountFiles, configFiles, settling };
+  return { digests, watchDirs, mountFiles, configFiles, rejectedConfig, settling };
 }
 
 /**
@@ -74,31 +98,38 @@ export async function kubeletVolumeSettled(dir: string): Promise<boolean> {
 }
 
 /** NATS_CONF and its includes, or undefined when the config does not parse now. */
-function includedFiles(confPath: string): string[] | undefined {
+function includedFiles(confPath: string, files: FileGuard): string[] | undefined {
   try {
-    return readServerConfig(confPath).files;
+    return readServerConfig(confPath, { readTextFile: (path) => files.readText(path) }).files;
   } catch {
-    // A missing or broken config is reported by `nats-server -t` before any reload; here it only
-    // means the include list is unknown for now.
+    // A missing, broken or rejected config is reported by `nats-server -t` or the file guard
+    // before any reload; here it only means the include list is unknown for now.
     return undefined;
   }
 }
 
-async function digestFiles(files: string[], watchDirs: Set<string>): Promise<string> {
+interface DigestContext {
+  watchDirs: Set<string>;
+  files: FileGuard;
+  /** Collects the files that were not read. */
+  rejectedConfig?: string[];
+  maxDepth?: number;
+}
+
+async function digestFiles(paths: string[], context: DigestContext): Promise<string> {
   const hash = createHash("sha256");
-  for (const file of files) {
-    await addWatchDir(dirname(file), watchDirs);
-    hashEntry(hash, file, await readOrMissing(file));
+  for (const path of paths) {
+    await addWatchDir(dirname(path), context.watchDirs);
+    const read = context.files.read(path);
+    if (isRejected(read)) context.rejectedConfig?.push(path);
+    hashEntry(hash, path, read);
   }
   return hash.digest("hex");
 }
 
 /** Digest of every visible file below `root` (down to `maxDepth` levels of subdirectories). */
-async function digestTree(
-  root: string,
-  watchDirs: Set<string>,
-  maxDepth = MAX_TREE_DEPTH,
-): Promise<string> {
+async function digestTree(root: string, context: DigestContext): Promise<string> {
+  const { watchDirs, files, maxDepth = MAX_TREE_DEPTH } = context;
   const hash = createHash("sha256");
   await addWatchDir(root, watchDirs);
   const walk = async (dir: string, depth: number): Promise<void> => {
@@ -108,10 +139,14 @@ async function digestTree(
       if (info?.isDirectory) {
         if (depth >= maxDepth) continue;
         watchDirs.add(path);
-        hashEntry(hash, `${path}/`, new Uint8Array());
+        hash.update(`${path}/`).update("\0\0");
         await walk(path, depth + 1);
-      } else if (info?.isFile) {
-        hashEntry(hash, path, await readOrMissing(path));
+      } else if (info !== undefined) {
+        const read = files.read(path);
+        // A FIFO, socket or device in a TLS or creds tree is nothing nats-server can load: it is
+        // skipped (the guard warns once), so its appearance alone never causes a reload.
+        if (read.status === "not regular") continue;
+        hashEntry(hash, path, read);
       }
     }
   };
@@ -122,17 +157,29 @@ async function digestTree(
 function digestMount(files: MountFile[] | undefined): string {
   const hash = createHash("sha256");
   for (const file of files ?? []) {
-    hash.update(file.name).update("\0").update("text" in file ? file.text : "\u0001unreadable")
-      .update("\0");
+    const content = "text" in file
+      ? file.text
+      : file.rejected === undefined
+      ? "\u0001unreadable"
+      : `\u0001rejected ${file.rejected}`;
+    hash.update(file.name).update("\0").update(content).update("\0");
   }
   return hash.digest("hex");
 }
 
-function hashEntry(hash: Hash, path: string, content: Uint8Array | undefined): void {
+/** Hashes a file's path and content; a file not read counts as what it is and its identity. */
+function hashEntry(hash: Hash, path: string, read: BoundedRead): void {
   hash.update(path).update("\0");
-  if (content === undefined) hash.update("\u0001missing");
-  else hash.update(content);
+  if (read.status === "read") hash.update(read.bytes);
+  else if (read.status === "missing" || !isRejected(read)) hash.update("\u0001missing");
+  else hash.update(`\u0001rejected ${rejectionKey(read)}`);
   hash.update("\0");
+}
+
+/** A file refused for what it is; a directory where a file was expected counts as missing. */
+function isRejected(read: BoundedRead): boolean {
+  return read.status === "too large" ||
+    (read.status === "not regular" && read.kind !== "directory");
 }
 
 /** Watches `dir`, or its nearest existing ancestor while it does not exist. */
@@ -173,17 +220,6 @@ function visibleNamesSync(dir: string): string[] {
     }
   }
   return names.sort();
-}
-
-async function readOrMissing(path: string): Promise<Uint8Array | undefined> {
-  try {
-    return await Deno.readFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.IsADirectory) {
-      return undefined;
-    }
-    throw error;
-  }
 }
 
 async function statOrUndefined(path: string): Promise<Deno.FileInfo | undefined> {

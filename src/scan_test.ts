@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { kubeletVolumeSettled } from "./scan.ts";
+import { kubeletVolumeSettled, scanAll } from "./scan.ts";
 
 Deno.test("a kubelet volume counts as settled only when its visible names match ..data", async (t) => {
   const dir = await Deno.makeTempDir();
@@ -26,6 +26,48 @@ Deno.test("a kubelet volume counts as settled only when its visible names match 
       await Deno.symlink(join("..data", "c.jwt"), join(dir, "c.jwt"));
       assert.equal(await kubeletVolumeSettled(dir), false);
     });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("scanAll digests: what changes a cause's digest and what does not", async (t) => {
+  const dir = await Deno.makeTempDir();
+  const paths = {
+    confPath: join(dir, "server.conf"),
+    accountsPath: join(dir, "accounts.conf"),
+    sslDir: join(dir, "certs"),
+    jwtMountDir: join(dir, "mount"),
+    credsDir: join(dir, "creds"),
+  };
+  try {
+    await Deno.writeTextFile(paths.confPath, "port: 4222\n");
+    for (const sub of [paths.sslDir, paths.credsDir, paths.jwtMountDir]) await Deno.mkdir(sub);
+    await Deno.writeTextFile(join(paths.sslDir, "tls.crt"), "cert");
+    const digest = async (cause: "tls" | "creds") => (await scanAll(paths, [])).digests.get(cause);
+
+    for (const cause of ["tls", "creds"] as const) {
+      const tree = cause === "tls" ? paths.sslDir : paths.credsDir;
+      await t.step(
+        `a FIFO in the ${cause} dir changes nothing (nats-server cannot load it)`,
+        async () => {
+          const before = await digest(cause);
+          const fifo = join(tree, "trap.crt");
+          const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();
+          assert.ok(made.success);
+          try {
+            assert.equal(await digest(cause), before);
+          } finally {
+            await Deno.remove(fifo);
+          }
+        },
+      );
+      await t.step(`a new regular file in the ${cause} dir changes its digest`, async () => {
+        const before = await digest(cause);
+        await Deno.writeTextFile(join(tree, "new.crt"), "x");
+        assert.notEqual(await digest(cause), before);
+      });
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -5,6 +5,12 @@
 
 import { dirname } from "node:path";
 
+/**
+ * Longest `nats-server -t` may take. It reads every file the config names; one that is a FIFO
+ * (a TLS certificate, say) blocks it until a writer appears, and the pass waiting on it with it.
+ */
+const CHECK_TIMEOUT_MS = 10_000;
+
 export interface ConfigCheck {
   ok: boolean;
   /** nats-server's own words, trimmed; empty when it printed nothing. */
@@ -17,7 +23,15 @@ export interface ConfigCheck {
  * @throws when the binary cannot be run at all.
  */
 export async function checkServerConfig(bin: string, confPath: string): Promise<ConfigCheck> {
-  const out = await runBinary(bin, ["-t", "-c", confPath], dirname(confPath));
+  const timeout = AbortSignal.timeout(CHECK_TIMEOUT_MS);
+  const out = await runBinary(bin, ["-t", "-c", confPath], { cwd: dirname(confPath), timeout });
+  if (timeout.aborted && !out.success) {
+    return {
+      ok: false,
+      output: `nats-server -t did not finish within ${CHECK_TIMEOUT_MS / 1000} s; does the ` +
+        `config name a FIFO or a device? ${out.text}`.trim(),
+    };
+  }
   return { ok: out.success, output: out.text };
 }
 
@@ -34,11 +48,17 @@ export async function serverVersion(bin: string): Promise<string> {
 async function runBinary(
   bin: string,
   args: string[],
-  cwd?: string,
+  options: { cwd?: string; timeout?: AbortSignal } = {},
 ): Promise<{ success: boolean; text: string }> {
   let output: Deno.CommandOutput;
   try {
-    output = await new Deno.Command(bin, { args, stdin: "null", ...(cwd ? { cwd } : {}) }).output();
+    output = await new Deno.Command(bin, {
+      args,
+      stdin: "null",
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      // On abort the child is killed (SIGTERM) and its output so far returned.
+      ...(options.timeout ? { signal: options.timeout } : {}),
+    }).output();
   } catch (error) {
     throw new Error(
       `cannot run nats-server "${bin}": ${(error as Error).message}; ` +

@@ -22,6 +22,7 @@
  */
 
 import { dirname, join, resolve } from "node:path";
+import { DEFAULT_MAX_FILE_BYTES, readTextBoundedSync } from "./bounded_read.ts";
 import { quote } from "./log.ts";
 
 export type ConfigValue = string | number | boolean | ConfigValue[] | ConfigMap;
@@ -39,8 +40,15 @@ export interface ServerConfig {
 export interface ReadOptions {
   /** Environment for `$VARIABLE` references (default: this process's environment). */
   env?: Record<string, string | undefined>;
-  /** Reads a file (default: `Deno.readTextFileSync`). */
+  /**
+   * Reads a file (default: a bounded read with the default size cap, which refuses FIFOs, devices
+   * and files over 1 MiB with a `FileRejectedError`; see `bounded_read.ts`).
+   */
   readTextFile?: (path: string) => string;
+}
+
+function readTextFileBounded(path: string): string {
+  return readTextBoundedSync(path, DEFAULT_MAX_FILE_BYTES);
 }
 
 /** A configuration nats-server would refuse to parse; the message names the file, the line and the fix. */
@@ -68,7 +76,7 @@ export function parseServerConfig(
 ): ServerConfig {
   const mainFile = resolve(file);
   const context: ParseContext = {
-    readTextFile: options.readTextFile ?? Deno.readTextFileSync,
+    readTextFile: options.readTextFile ?? readTextFileBounded,
     lookupEnv: environmentLookup(options.env),
     files: [mainFile],
     includeChain: [mainFile],
@@ -81,7 +89,7 @@ export function parseServerConfig(
  * it includes is missing, `ConfigSyntaxError` on bad syntax or an unknown variable.
  */
 export function readServerConfig(path: string, options: ReadOptions = {}): ServerConfig {
-  const readTextFile = options.readTextFile ?? Deno.readTextFileSync;
+  const readTextFile = options.readTextFile ?? readTextFileBounded;
   const file = resolve(path);
   return parseServerConfig(readTextFile(file), file, options);
 }
@@ -116,7 +124,7 @@ export function trustMaterial(
   mainFile: string,
   options: ReadOptions = {},
 ): { operatorJwts: string[]; trustedKeys: string[] } {
-  const readTextFile = options.readTextFile ?? Deno.readTextFileSync;
+  const readTextFile = options.readTextFile ?? readTextFileBounded;
   const configDir = dirname(resolve(mainFile));
   const operatorJwts = stringsAt(config.root, OPERATOR_KEYS, mainFile).map((entry) =>
     entry.startsWith(JWT_PREFIX)

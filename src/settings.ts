@@ -8,6 +8,7 @@
  */
 
 import { isAbsolute, join, resolve } from "node:path";
+import { DEFAULT_MAX_FILE_BYTES } from "./bounded_read.ts";
 import { EXIT_STATUSES } from "./cli.ts";
 
 export type ServerMode = "server" | "leaf";
@@ -36,6 +37,8 @@ export interface Settings {
   lameDuck: boolean;
   debounceMs: number;
   rescanSeconds: number;
+  /** The largest file read from a watched path, in bytes. */
+  maxFileBytes: number;
   clientTls: { ca: string | undefined; cert: string | undefined; key: string | undefined };
   operatorSigningKeyPath: string | undefined;
   purgeGraceSeconds: number;
@@ -94,6 +97,11 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
   doc("POT_NATS_LAME_DUCK", "false", "true: SIGTERM puts nats-server in lame-duck mode first"),
   doc("POT_NATS_DEBOUNCE_MS", "100", "quiet time after the last file event before acting"),
   doc("POT_NATS_RESCAN_SECONDS", "30", "periodic re-scan of watched paths; 0 disables"),
+  doc(
+    "POT_NATS_MAX_FILE_BYTES",
+    String(DEFAULT_MAX_FILE_BYTES),
+    "largest file read from a watched path; larger ones are skipped",
+  ),
   doc(
     "POT_NATS_CLIENT_TLS_CA",
     undefined,
@@ -184,6 +192,7 @@ export function parseSettings(env: Env, cwd: string): Settings {
     lameDuck: reader.boolean("POT_NATS_LAME_DUCK"),
     debounceMs: reader.integer("POT_NATS_DEBOUNCE_MS", 0, 60000),
     rescanSeconds: reader.integer("POT_NATS_RESCAN_SECONDS", 0, 86400),
+    maxFileBytes: reader.integer("POT_NATS_MAX_FILE_BYTES", 1024, 1073741824),
     clientTls: {
       ca: reader.optionalPath("POT_NATS_CLIENT_TLS_CA"),
       cert: reader.optionalPath("POT_NATS_CLIENT_TLS_CERT"),

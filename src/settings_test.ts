@@ -25,6 +25,7 @@ Deno.test("settings: defaults match the reference contract", () => {
   assert.equal(s.lameDuck, false);
   assert.equal(s.debounceMs, 100);
   assert.equal(s.rescanSeconds, 30);
+  assert.equal(s.maxFileBytes, 1048576);
   assert.deepEqual(s.clientTls, { ca: undefined, cert: undefined, key: undefined });
   assert.equal(s.operatorSigningKeyPath, undefined);
   assert.equal(s.purgeGraceSeconds, 60);
@@ -53,6 +54,7 @@ Deno.test("settings: every variable is read", () => {
     POT_NATS_LAME_DUCK: "TRUE",
     POT_NATS_DEBOUNCE_MS: "0",
     POT_NATS_RESCAN_SECONDS: "0",
+    POT_NATS_MAX_FILE_BYTES: "4096",
     POT_NATS_CLIENT_TLS_CA: "/a/ca.crt",
     POT_NATS_CLIENT_TLS_CERT: "/a/tls.crt",
     POT_NATS_CLIENT_TLS_KEY: "/a/tls.key",
@@ -75,6 +77,7 @@ Deno.test("settings: every variable is read", () => {
   assert.equal(s.lameDuck, true);
   assert.equal(s.debounceMs, 0);
   assert.equal(s.rescanSeconds, 0);
+  assert.equal(s.maxFileBytes, 4096);
   assert.deepEqual(s.clientTls, { ca: "/a/ca.crt", cert: "/a/tls.crt", key: "/a/tls.key" });
   assert.equal(s.operatorSigningKeyPath, "/a/op.nk");
   assert.equal(s.purgeGraceSeconds, 0);
@@ -114,6 +117,12 @@ Deno.test("settings: each bad value is an error naming the variable, value and a
     ["POT_NATS_LAME_DUCK", "yes", /POT_NATS_LAME_DUCK must be true or false, got "yes"/],
     ["POT_NATS_DEBOUNCE_MS", "fast", /POT_NATS_DEBOUNCE_MS must be an integer/],
     ["POT_NATS_RESCAN_SECONDS", "1e3", /POT_NATS_RESCAN_SECONDS must be an integer/],
+    [
+      "POT_NATS_MAX_FILE_BYTES",
+      "1M",
+      /^POT_NATS_MAX_FILE_BYTES must be an integer from 1024 to 1073741824, got "1M"$/,
+    ],
+    ["POT_NATS_MAX_FILE_BYTES", "512", /POT_NATS_MAX_FILE_BYTES must be an integer from 1024/],
     ["POT_NATS_PURGE_GRACE_SECONDS", "-5", /POT_NATS_PURGE_GRACE_SECONDS must be an integer/],
     ["POT_NATS_PURGE_MAX", "all", /POT_NATS_PURGE_MAX must be an integer/],
     ["POT_NATS_PURGE_DRY_RUN", "1", /POT_NATS_PURGE_DRY_RUN must be true or false/],

@@ -1,0 +1,115 @@
+/**
+ * The directory check: once a second, each watched directory itself is stat'ed (device, inode,
+ * mtime, ctime; no listing, no file reads) and compared with what was recorded when the last scan
+ * began. It backs up a file watcher that is blocked (see `watcher_thread.ts`), lossy (Deno keeps 16
+ * events per watcher and drops the rest) or not armed yet: creating, removing or renaming an entry
+ * changes its directory's mtime, so such a change is applied within a second plus the debounce.
+ * An edit in place changes only the file; the watcher or the periodic re-scan catches that.
+ *
+ * A directory changed within {@linkcode RACY_MS} of being recorded may change again within the
+ * same tick of the file system clock without its mtime moving (git's "racily clean" index entries):
+ * such a record is not trusted, and the next check asks for one more look.
+ *
+ * @module
+ */
+
+import { realTimers, type Timers } from "./debounce.ts";
+
+/** File times come from a coarse clock (one tick is 1 to 10 ms on Linux); this leaves a margin. */
+export const RACY_MS = 100;
+
+/** What the check compares: `dev:ino:mtime:ctime`, or "missing". */
+export interface DirStamp {
+  key: string;
+  /** The directory changed so shortly before it was stamped that a change may hide in its mtime. */
+  racy: boolean;
+}
+
+export interface DirPollOptions {
+  /** Time between two checks, in ms. */
+  intervalMs: number;
+  /** Called after every check; `changed` is true when a directory changed since it was recorded. */
+  onCheck: (changed: boolean) => void;
+  timers?: Timers;
+  /** Stats a directory (default: `Deno.statSync`). */
+  stat?: (dir: string) => Deno.FileInfo | undefined;
+}
+
+export class DirPoll {
+  readonly #options: DirPollOptions;
+  readonly #timers: Timers;
+  readonly #stat: (dir: string) => Deno.FileInfo | undefined;
+  readonly #stamps = new Map<string, DirStamp>();
+  #timer: number | undefined;
+  #closed = false;
+
+  constructor(options: DirPollOptions) {
+    this.#options = options;
+    this.#timers = options.timers ?? realTimers;
+    this.#stat = options.stat ?? statOrUndefined;
+  }
+
+  /**
+   * Checks exactly `dirs` from now on: others are dropped; new ones are recorded as they are now,
+   * which is after the scan read them, so the next check asks for one more look unless a pass
+   * records them first. The first call starts the checks.
+   */
+  watch(dirs: Iterable<string>): void {
+    const wanted = new Set(dirs);
+    for (const dir of this.#stamps.keys()) if (!wanted.has(dir)) this.#stamps.delete(dir);
+    for (const dir of wanted) {
+      if (!this.#stamps.has(dir)) this.#stamps.set(dir, { ...this.#stampOf(dir), racy: true });
+    }
+    if (this.#timer === undefined && !this.#closed) this.#schedule();
+  }
+
+  /** Records every directory as it is now: call it before a scan reads them. */
+  record(): void {
+    for (const dir of this.#stamps.keys()) this.#stamps.set(dir, this.#stampOf(dir));
+  }
+
+  /** Stops the checks. */
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) this.#timers.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #schedule(): void {
+    this.#timer = this.#timers.setTimeout(() => this.#check(), this.#options.intervalMs);
+  }
+
+  #check(): void {
+    if (this.#closed) return;
+    let changed = false;
+    for (const [dir, recorded] of this.#stamps) {
+      const now = this.#stampOf(dir);
+      if (now.key !== recorded.key || recorded.racy) {
+        changed = true;
+        // Asked once per change: the pass this starts records again before it reads.
+        this.#stamps.set(dir, now);
+      }
+    }
+    this.#schedule();
+    this.#options.onCheck(changed);
+  }
+
+  #stampOf(dir: string): DirStamp {
+    const info = this.#stat(dir);
+    if (info === undefined) return { key: "missing", racy: false };
+    const mtime = info.mtime?.getTime() ?? 0;
+    return {
+      key: `${info.dev}:${info.ino}:${mtime}:${info.ctime?.getTime() ?? 0}`,
+      // A time far in the future (a skewed NFS server) is no reason to look again every second.
+      racy: Math.abs(this.#timers.now() - mtime) < RACY_MS,
+    };
+  }
+}
+
+function statOrUndefined(dir: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.statSync(dir);
+  } catch {
+    return undefined; // gone or unreadable: "missing" until it is back
+  }
+}

@@ -1,0 +1,206 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { captureLog } from "../tests/_helpers/log_capture.ts";
+import { pollUntil } from "../tests/_helpers/poll.ts";
+import type { Timers } from "./debounce.ts";
+import { DirWatchers } from "./dir_watchers.ts";
+import type { WatcherThreadState } from "./watcher_thread.ts";
+
+/**
+ * A manual clock for the directory check: its timers fire only inside `tick`. It runs a minute
+ * ahead, so that directories the test makes count as changed long before their first record.
+ */
+class ManualTimers implements Timers {
+  #now = Date.now() + 60_000;
+  #nextId = 1;
+  readonly #timers = new Map<number, () => void>();
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void): number {
+    this.#timers.set(this.#nextId, fn);
+    return this.#nextId++;
+  }
+
+  clearTimeout(id: number): void {
+    this.#timers.delete(id);
+  }
+
+  /** Runs the pending directory check, a second later than the last one. */
+  tick(): void {
+    this.#now += 1000;
+    const due = [...this.#timers];
+    this.#timers.clear();
+    for (const [, fn] of due) fn();
+  }
+}
+
+function setUp(dir: string) {
+  const { log, entries } = captureLog();
+  const timers = new ManualTimers();
+  let state: WatcherThreadState = "free";
+  let events = 0;
+  const fifos: string[] = [];
+  const watchers = new DirWatchers(() => events++, log, {
+    timers,
+    threadState: () => state,
+    onFifo: (path) => fifos.push(path),
+  });
+  return {
+    watchers,
+    timers,
+    entries,
+    fifos,
+    dirs: new Set([dir]),
+    get events() {
+      return events;
+    },
+    setState(next: WatcherThreadState) {
+      state = next;
+    },
+  };
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "pot-nats-dir-watchers-" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("dir watchers: armed only while the watcher thread is free, then by a check", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.setState("opening a FIFO");
+      assert.equal(t.watchers.sync(t.dirs), 0);
+      t.watchers.recordDirStates(); // the next pass
+      assert.deepEqual(t.watchers.watched, []);
+      t.timers.tick();
+      assert.deepEqual(t.watchers.watched, [], "still blocked");
+      t.setState("free");
+      t.timers.tick();
+      assert.deepEqual(t.watchers.watched, [dir]);
+      assert.equal(t.events, 1, "armed after the content was read: one more pass");
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test("dir watchers: an unwanted watcher is closed only once the thread is free", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.watchers.sync(t.dirs);
+      assert.deepEqual(t.watchers.watched, [dir]);
+      t.setState("busy");
+      t.watchers.sync(new Set());
+      assert.deepEqual(t.watchers.watched, [dir], "not closed while the thread is busy");
+      t.setState("free");
+      t.timers.tick();
+      assert.deepEqual(t.watchers.watched, []);
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test("dir watchers: the directory check sees a new entry while no watcher is armed", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      // Changed long ago: the new entry below moves its mtime even within one clock tick.
+      Deno.utimeSync(dir, 1_000_000, 1_000_000);
+      t.setState("opening a FIFO");
+      t.watchers.sync(t.dirs);
+      t.watchers.recordDirStates(); // the next pass
+      t.timers.tick();
+      assert.equal(t.events, 0);
+      Deno.writeTextFileSync(join(dir, "new.jwt"), "x");
+      t.timers.tick();
+      assert.equal(t.events, 1);
+    } finally {
+      t.setState("free");
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test("dir watchers: a FIFO is held before any watcher is armed, and reported", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    const fifo = join(dir, "fifo.jwt");
+    const output = new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
+    assert.ok(output.success);
+    try {
+      t.setState("opening a FIFO");
+      t.watchers.sync(t.dirs);
+      assert.deepEqual(t.watchers.heldFifos, [fifo], "held even while the thread is blocked");
+      assert.deepEqual(t.fifos, [fifo]);
+    } finally {
+      Deno.removeSync(fifo);
+      t.setState("free");
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test("dir watchers: a thread blocked across two checks is said once, and its end", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.watchers.sync(t.dirs);
+      t.setState("opening a FIFO");
+      for (let i = 0; i < 4; i++) t.timers.tick();
+      t.setState("free");
+      t.timers.tick();
+      assert.deepEqual(
+        t.entries.map((e) => [e.level, e.msg]).filter(([level]) => level !== "debug"),
+        [
+          [
+            "warn",
+            "the file watcher thread is blocked opening a FIFO that is gone or cannot be held open",
+          ],
+          ["info", "the file watcher thread is free again"],
+        ],
+      );
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test({
+  name: "dir watchers: closed while the thread is blocked, the watchers are left to the exit",
+  // The watcher left open is the point: closing it would wait for a blocked thread forever.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withTempDir(async (dir) => {
+      const t = setUp(dir);
+      t.watchers.sync(t.dirs);
+      t.setState("opening a FIFO");
+      await t.watchers.close();
+      assert.deepEqual(t.watchers.watched, []);
+      assert.equal(t.watchers.sync(t.dirs), 0, "closed for good");
+    });
+  },
+});
+
+Deno.test("dir watchers: a file event still asks for a pass", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.watchers.sync(t.dirs);
+      Deno.writeTextFileSync(join(dir, "a.jwt"), "x");
+      await pollUntil("an event", () => t.events > 0);
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
