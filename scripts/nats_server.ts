@@ -3,7 +3,8 @@
  * project's cache (`.cache/`, git-ignored) when the machine has none. The cache holds several
  * versions side by side, one folder each (`.cache/nats-server/<version>/nats-server`), so the
  * tests can run against the oldest supported and the newest available. Needs no root and changes
- * no system configuration.
+ * no system configuration. (The single `bin/nats-server` of the layout before is not looked at: it
+ * is whatever the first working route once gave, often trixie's 2.10.27.)
  *
  * - By default (the demo, `deno task test`): `NATS_SERVER_BIN` if set; else the newest usable
  *   2.10+ at hand (`nats-server` on PATH, the cache); else the first that works of: the official
@@ -44,9 +45,6 @@ const NEWEST_SUITE = "sid";
 
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const CACHE_DIR = join(REPO_ROOT, ".cache", "nats-server");
-/** Where versions before the per-version layout kept their one binary; still used when present. */
-const LEGACY_BIN = join(CACHE_DIR, "bin", "nats-server");
-
 type Log = (line: string) => void;
 
 /** Which nats-server to settle on; see the module's description. */
@@ -171,7 +169,7 @@ async function binariesAtHand(): Promise<Found[]> {
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
-  const candidates = ["nats-server", ...folders.map(cachedBin), LEGACY_BIN];
+  const candidates = ["nats-server", ...folders.map(cachedBin)];
   const found: Found[] = [];
   for (const bin of candidates) {
     const version = await probeVersion(bin);
