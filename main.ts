@@ -6,7 +6,7 @@
 import denoConfig from "./deno.json" with { type: "json" };
 import { parseCommandLine, UsageError } from "./src/cli/command_line.ts";
 import { checkHealth } from "./src/cli/healthcheck.ts";
-import { createLogger } from "./src/shared/log.ts";
+import { createLogger, type LogFormat } from "./src/shared/log.ts";
 import { checkServerConfig, serverVersion } from "./src/server/server_binary.ts";
 import {
   helpText,
@@ -28,6 +28,8 @@ import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
 export const VERSION = denoConfig.version;
 
 export async function main(argv: string[]): Promise<number> {
+  // Errors found before the settings are read follow the log format asked for, when it is valid.
+  const fail = failWith(Deno.env.get("POT_NATS_LOG_FORMAT") === "json" ? "json" : "text");
   let commandLine;
   try {
     commandLine = parseCommandLine(argv);
@@ -35,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     return fail(error, UsageError);
   }
   if (commandLine.command === "help") return print(helpText(VERSION));
-  if (commandLine.command === "version") return await printVersions();
+  if (commandLine.command === "version") return await printVersions(fail);
 
   let settings: Settings;
   try {
@@ -43,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     return fail(error, SettingsError);
   }
-  if (commandLine.command === "check") return await checkConfig(settings);
+  if (commandLine.command === "check") return await checkConfig(settings, fail);
   if (commandLine.command === "healthcheck") {
     const health = await checkHealth(settings.monitorPort);
     return health.ok ? print(`healthy: ${health.reason}`) : fail(new Error(health.reason));
@@ -94,7 +96,9 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function printVersions(): Promise<number> {
+type Fail = ReturnType<typeof failWith>;
+
+async function printVersions(fail: Fail): Promise<number> {
   const bin = Deno.env.get("NATS_SERVER_BIN") ||
     SETTING_DOCS.find((d) => d.name === "NATS_SERVER_BIN")?.default || "nats-server";
   print(`pot-nats ${VERSION}`);
@@ -105,7 +109,7 @@ async function printVersions(): Promise<number> {
   }
 }
 
-async function checkConfig(settings: Settings): Promise<number> {
+async function checkConfig(settings: Settings, fail: Fail): Promise<number> {
   try {
     const result = await checkServerConfig(settings.serverBin, settings.confPath);
     if (!result.ok) return fail(new Error(`NATS_CONF ${settings.confPath}: ${result.output}`));
@@ -120,11 +124,21 @@ function print(text: string): number {
   return 0;
 }
 
-/** Prints an error for the operator; usage and settings errors exit 2, others 1. */
-function fail(error: unknown, expected?: new (...args: never[]) => Error): number {
-  if (expected && !(error instanceof expected)) throw error;
-  for (const line of (error as Error).message.split("\n")) console.error(`pot-nats: ${line}`);
-  return expected ? 2 : 1;
+/**
+ * Prints an error for the operator, as `pot-nats: <line>` or, with `POT_NATS_LOG_FORMAT=json`, as
+ * JSON log lines (a log pipeline parses every line); usage and settings errors exit 2, others 1.
+ * An error of another class than `expected` is a bug: it is thrown on.
+ */
+function failWith(format: LogFormat) {
+  const log = format === "json" ? createLogger({ level: "error", format }) : undefined;
+  return (error: unknown, expected?: new (...args: never[]) => Error): number => {
+    if (expected && !(error instanceof expected)) throw error;
+    for (const line of (error as Error).message.split("\n")) {
+      if (log) log.error(line);
+      else console.error(`pot-nats: ${line}`);
+    }
+    return expected ? 2 : 1;
+  };
 }
 
 if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,44 +1,95 @@
 /**
- * `deno task demo`: creates (once) a development setup under `.demo/` and runs pot-nats on it, on
- * the documented ports 14222 (clients) and 18222 (monitor). Ctrl-C stops it.
+ * `deno task demo`: creates (once) a development setup in `.demo/` and runs pot-nats on it, in this
+ * process, on ports 14222 (clients) and 18222 (monitor), with live account deletes and a short
+ * purge grace, so an account's whole life cycle can be walked from another terminal with the
+ * commands the banner prints (`deno task demo:account ...`, `deno task demo:client ...`).
+ *
+ * Before anything starts it makes sure no other demo (or anything else) listens on its ports; once
+ * running it stops on Ctrl-C, on SIGTERM, and when the command that started it is gone.
  */
 
-import { join } from "node:path";
 import { main } from "../main.ts";
-import { openDevSetup } from "../dev/dev_setup.ts";
-import { REPO_ROOT, resolveNatsServer } from "./nats_server.ts";
+import { checkHealth } from "../src/cli/healthcheck.ts";
+import { probeListener } from "../src/server/port_check.ts";
+import { serverVersion } from "../src/server/server_binary.ts";
+import {
+  commandForm,
+  DEMO_SERVER_NAME,
+  demoLocation,
+  openDemoForRun,
+  shownDir,
+  signingKeyPath,
+} from "./demo_setup.ts";
+import { bannerText, portTakenMessage } from "./demo_text.ts";
+import { resolveNatsServer } from "./nats_server.ts";
+import { watchLaunchers } from "./parent_watch.ts";
 
-export const DEMO_DIR = join(REPO_ROOT, ".demo");
-export const DEMO_CLIENT_PORT = 14222;
-export const DEMO_MONITOR_PORT = 18222;
+/** The demo's purge grace: long enough to see the data still there, short enough to wait for. */
+const DEMO_GRACE_SECONDS = "10";
 
-/** Opens the demo setup (creating it on first use). */
-export async function openDemo(serverBin?: string) {
-  return await openDevSetup(DEMO_DIR, {
-    clientPort: DEMO_CLIENT_PORT,
-    monitorPort: DEMO_MONITOR_PORT,
-    serverBin: serverBin ?? await resolveNatsServer((line) => console.error(line)),
-    serverName: "pot_nats_demo",
+async function runDemo(): Promise<number> {
+  const location = demoLocation(Deno.env.toObject());
+  const form = commandForm(location);
+  for (
+    const [role, port] of [["client", location.clientPort], [
+      "monitor",
+      location.monitorPort,
+    ]] as const
+  ) {
+    const what = await probeListener("127.0.0.1", port);
+    if (what !== undefined) {
+      console.error(
+        `pot-nats demo: ${
+          portTakenMessage({ port, role, what, demoServerName: DEMO_SERVER_NAME, form })
+        }`,
+      );
+      return 1;
+    }
+  }
+
+  const serverBin = await resolveNatsServer((line) => console.error(line));
+  const setup = await openDemoForRun(location, serverBin);
+  const graceSeconds = Deno.env.get("POT_NATS_PURGE_GRACE_SECONDS") || DEMO_GRACE_SECONDS;
+  const env: Record<string, string> = {
+    ...setup.env,
+    POT_NATS_OPERATOR_SIGNING_KEY: signingKeyPath(setup),
+    POT_NATS_PURGE_GRACE_SECONDS: graceSeconds,
+  };
+  for (const [name, value] of Object.entries(env)) Deno.env.set(name, value);
+
+  using _launchers = watchLaunchers({
+    onGone: (who) => {
+      console.error(`pot-nats demo: ${who}, which started the demo, is gone: stopping`);
+      Deno.kill(Deno.pid, "SIGTERM"); // the supervisor's own stop, as for any SIGTERM
+    },
   });
+  const running = main([]);
+  let stopped = false;
+  const markStopped = () => stopped = true;
+  running.then(markStopped, markStopped);
+  // The banner comes once the server answers, after its start-up lines, so it stays in view.
+  while (!stopped && !(await checkHealth(location.monitorPort, 500)).ok) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!stopped) {
+    console.log(bannerText({
+      form,
+      dir: shownDir(location.dir),
+      clientUrl: setup.clientUrl,
+      monitorPort: location.monitorPort,
+      serverVersion: await serverVersion(serverBin),
+      graceSeconds: Number(graceSeconds),
+      account: "orders",
+    }));
+  }
+  return await running;
 }
 
 if (import.meta.main) {
-  const setup = await openDemo();
-  const rel = (path: string) => path.replace(REPO_ROOT, "");
-  console.log(`
-pot-nats demo: setup in ${rel(setup.dir)}/ (operator mode, full resolver, JetStream)
-  clients:  ${setup.clientUrl}   (demo user creds: ${rel(setup.usersDir)}/demo.creds)
-  monitor:  http://127.0.0.1:${DEMO_MONITOR_PORT}/varz
-  mount:    ${rel(setup.mountDir)}/   resolver dir: ${rel(setup.jwtDir)}/
-
-Try it (another terminal, from the repo):
-  nats --creds .demo/users/demo.creds -s ${setup.clientUrl} pub hello world   # with the nats CLI
-  deno run -A scripts/demo_client.ts                 # or: publish+receive as the demo user
-  deno run -A scripts/demo_account.ts add orders     # a new account appears in the mount
-  deno run -A scripts/demo_client.ts orders          # ...and its user can connect
-  deno run -A scripts/demo_account.ts remove orders  # the account leaves the mount
-Ctrl-C stops the supervisor and nats-server.
-`);
-  for (const [name, value] of Object.entries(setup.env)) Deno.env.set(name, value);
-  Deno.exit(await main([]));
+  try {
+    Deno.exit(await runDemo());
+  } catch (error) {
+    console.error(`pot-nats demo: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
 }

@@ -83,6 +83,27 @@ Deno.test("bad settings stop the supervisor with exit 2 before anything starts",
     });
   }
 
+  await t.step(
+    "with POT_NATS_LOG_FORMAT=json, each error is a JSON line from pot-nats",
+    async () => {
+      await using run = runSupervisor({
+        env: {
+          POT_NATS_LOG_FORMAT: "json",
+          NATS_MONITOR_PORT: "80a",
+          NATS_SERVER_MODE: "lief",
+          NATS_SERVER_BIN: "/nonexistent",
+        },
+      });
+      assert.equal((await run.status).code, 2);
+      const entries = run.lines.filter((line) => line !== "").map((line) => JSON.parse(line));
+      assert.deepEqual(entries.map((entry) => [entry.level, entry.source]), [
+        ["error", "pot-nats"],
+        ["error", "pot-nats"],
+      ]);
+      assert.match(entries.map((entry) => entry.msg).join("\n"), /NATS_MONITOR_PORT must be/);
+    },
+  );
+
   await t.step("POT_NATS_OPERATOR_SIGNING_KEY holding an account seed", async () => {
     await using setup = await tempSetup();
     const keyFile = join(setup.dir, "signing.nk");

@@ -13,6 +13,30 @@ export interface CommandLine {
   serverArgs: string[];
 }
 
+/** What each exit status means: `--help` prints these, and a test keeps the README's table equal. */
+export const EXIT_STATUSES: readonly { status: string; meaning: string }[] = [
+  {
+    status: "0",
+    meaning: "ok: nats-server stopped cleanly on request; --check found everything valid; " +
+      "healthcheck found the server healthy; --help, --version",
+  },
+  {
+    status: "1",
+    meaning: "runtime failure: nats-server could not start (its ports taken, NATS_CONF never " +
+      "appeared) or exited on its own with an error; --check: the config is invalid; " +
+      "healthcheck: not healthy",
+  },
+  {
+    status: "2",
+    meaning: "usage or settings: an unknown argument or a bad setting, before anything starts",
+  },
+  {
+    status: "128+n",
+    meaning: "nats-server died of signal n (137: killed, e.g. when a stop outlasts " +
+      "POT_NATS_STOP_TIMEOUT_SECONDS)",
+  },
+];
+
 /** Thrown for a command line that cannot be understood; exit status 2. */
 export class UsageError extends Error {
   override name = "UsageError";

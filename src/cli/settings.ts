@@ -10,6 +10,7 @@
 import { isAbsolute, join, resolve } from "node:path";
 import type { LogFormat, LogLevel } from "../shared/log.ts";
 import { DEFAULT_MAX_FILE_BYTES } from "../shared/bounded_read.ts";
+import { EXIT_STATUSES } from "./command_line.ts";
 
 export type ServerMode = "server" | "leaf";
 
@@ -55,20 +56,27 @@ export interface Settings {
   removeMax: number | undefined;
 }
 
-/** One documented setting: what `--help` prints and what the parser accepts. */
+/** One documented setting: what `--help` and the README print and what the parser accepts. */
 export interface SettingDoc {
   name: string;
+  /** The value used when the variable is unset or empty; undefined: none (the feature's own rule). */
   default: string | undefined;
+  /** The one phrase `--help` and the README give as the default: the value, or what applies. */
+  defaultText: string;
   description: string;
 }
 
 export const SETTING_DOCS: readonly SettingDoc[] = [
-  doc("NATS_CONF", "/etc/nats/config/server.conf", "nats-server config file (passed as -c)"),
+  doc("NATS_CONF", "/etc/nats/config/server.conf", "nats-server config file, passed as -c"),
   doc("NATS_ACCOUNTS", "/etc/nats/config/accounts.conf", "accounts file; watched"),
-  doc("NATS_SSL_DIR", "/etc/nats/certs", "TLS material directory (and subdirectories); watched"),
-  doc("NATS_JWT_DIR", "/home/runner/nats/jwt", "writable full-resolver directory (mirror target)"),
+  doc("NATS_SSL_DIR", "/etc/nats/certs", "TLS material directory and its subdirectories; watched"),
+  doc(
+    "NATS_JWT_DIR",
+    "/home/runner/nats/jwt",
+    "writable full-resolver directory, the mirror's target",
+  ),
   doc("NATS_JWT_MOUNT_DIR", "/tmp/nats/jwt", "read-only mount holding <account>.jwt files"),
-  doc("NATS_SERVER_MODE", "server", "server | leaf: what a change triggers (see README)"),
+  doc("NATS_SERVER_MODE", "server", "server | leaf: what a change triggers"),
   doc("NATS_CREDS_DIR", "/etc/nats/creds/", "creds directory; watched"),
   doc("NATS_SERVER_BIN", "/home/runner/bin/nats-server", "nats-server binary"),
   doc("NATS_MONITOR_PORT", "8222", "HTTP monitor port passed as -m; 0 disables"),
@@ -76,11 +84,17 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
     "NATS_SYS_USER_CRED_PATH",
     undefined,
     "system account user creds; relative = under NATS_CREDS_DIR",
+    "unset, so no claims push, live delete or purge",
   ),
   doc("NATS_CLIENT_URL", "nats://127.0.0.1:4222", "URL the supervisor's admin connection uses"),
-  doc("NATS_JETSTREAM_STORE_DIR", undefined, "JetStream store dir; default: from the server"),
+  doc(
+    "NATS_JETSTREAM_STORE_DIR",
+    undefined,
+    "JetStream store dir",
+    "what the running server reports",
+  ),
   doc("POT_NATS_LOG_LEVEL", "info", "debug | info | warn | error"),
-  doc("POT_NATS_LOG_FORMAT", "text", "text | json"),
+  doc("POT_NATS_LOG_FORMAT", "text", "text | json: one object per line"),
   doc("POT_NATS_CONF_WAIT_SECONDS", "30", "how long to wait for NATS_CONF to appear at start"),
   doc(
     "POT_NATS_STOP_TIMEOUT_SECONDS",
@@ -98,31 +112,53 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
   doc(
     "POT_NATS_CLIENT_TLS_CA",
     undefined,
-    "CA for the admin connection; default NATS_SSL_DIR/ca.crt",
+    "CA for the admin connection",
+    "NATS_SSL_DIR/ca.crt when present",
   ),
   doc(
     "POT_NATS_CLIENT_TLS_CERT",
     undefined,
-    "client cert; default NATS_SSL_DIR/tls.crt if present",
+    "client certificate for the admin connection",
+    "NATS_SSL_DIR/tls.crt when present",
   ),
-  doc("POT_NATS_CLIENT_TLS_KEY", undefined, "client key; default NATS_SSL_DIR/tls.key if present"),
+  doc(
+    "POT_NATS_CLIENT_TLS_KEY",
+    undefined,
+    "client key for the admin connection",
+    "NATS_SSL_DIR/tls.key when present",
+  ),
   doc(
     "POT_NATS_OPERATOR_SIGNING_KEY",
     undefined,
-    "operator (signing) seed file: live account delete",
+    "operator or operator signing key seed file: removed accounts are deleted live",
+    "unset, so removed accounts stay loaded until nats-server restarts",
   ),
   doc("POT_NATS_PURGE_GRACE_SECONDS", "60", "an account must be gone this long before a purge"),
-  doc("POT_NATS_PURGE_MAX", undefined, "most accounts one purge run may remove; default half"),
+  doc(
+    "POT_NATS_PURGE_MAX",
+    undefined,
+    "most accounts one purge run may remove",
+    "half the accounts with data, at least 1",
+  ),
   doc("POT_NATS_PURGE_DRY_RUN", "false", "true: log the purge plan, purge nothing"),
   doc(
     "POT_NATS_REMOVE_MAX",
     undefined,
-    "most accounts one mirror pass may remove from the resolver; default half",
+    "most accounts one mirror pass may remove from the resolver",
+    "half the accounts in the resolver dir, at least 1",
   ),
 ];
 
-function doc(name: string, defaultValue: string | undefined, description: string): SettingDoc {
-  return { name, default: defaultValue, description };
+/** A setting with a default value, or (`value` undefined) with the phrase that says what applies. */
+function doc(
+  name: string,
+  value: string | undefined,
+  description: string,
+  phrase?: string,
+): SettingDoc {
+  const defaultText = phrase ?? value;
+  if (defaultText === undefined) throw new Error(`internal: setting ${name} has no default phrase`);
+  return { name, default: value, defaultText, description };
 }
 
 /** Thrown for a setting the operator must fix; the message is meant to be printed as is. */
@@ -253,14 +289,13 @@ class EnvReader {
   }
 }
 
-/** The `--help` text: usage and every setting with its default. */
+/** The `--help` text: usage, every setting with its one default phrase, and the exit statuses. */
 export function helpText(version: string): string {
   const width = Math.max(...SETTING_DOCS.map((d) => d.name.length));
   const rows = SETTING_DOCS.map((d) =>
-    `  ${d.name.padEnd(width)}  ${d.description}${
-      d.default === undefined ? " (default: unset)" : ` (default: ${d.default})`
-    }`
+    `  ${d.name.padEnd(width)}  ${d.description} (default: ${d.defaultText})`
   );
+  const statusWidth = Math.max(...EXIT_STATUSES.map((s) => s.status.length));
   return [
     `pot-nats ${version}: supervisor for nats-server`,
     "",
@@ -273,5 +308,8 @@ export function helpText(version: string): string {
     "",
     "Settings (environment variables; empty counts as unset):",
     ...rows,
+    "",
+    "Exit status:",
+    ...EXIT_STATUSES.map((s) => `  ${s.status.padEnd(statusWidth)}  ${s.meaning}`),
   ].join("\n");
 }

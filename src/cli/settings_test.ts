@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { EXIT_STATUSES } from "./command_line.ts";
 import { helpText, parseSettings, SETTING_DOCS, SettingsError } from "./settings.ts";
 
 const CWD = "/work/here";
@@ -144,9 +145,21 @@ Deno.test("settings: all bad values are reported at once", () => {
   );
 });
 
-Deno.test("settings: --help lists every documented setting with its default", () => {
-  const text = helpText("9.9.9");
+Deno.test("settings: --help gives every setting one default phrase", () => {
+  const lines = helpText("9.9.9").split("\n");
   for (const doc of SETTING_DOCS) {
-    assert.match(text, new RegExp(`\\b${doc.name}\\b.*default: ${doc.default ?? "unset"}`));
+    const line = lines.find((line) => line.startsWith(`  ${doc.name} `));
+    assert.ok(line, doc.name);
+    assert.ok(line.endsWith(`(default: ${doc.defaultText})`), line);
+    assert.equal(line.match(/default/gi)?.length, 1, `one default phrase: ${line}`);
+    if (doc.default !== undefined) assert.equal(doc.defaultText, doc.default);
+  }
+});
+
+Deno.test("settings: --help ends with the exit statuses", () => {
+  const text = helpText("9.9.9");
+  const tail = text.slice(text.indexOf("Exit status:"));
+  for (const { status, meaning } of EXIT_STATUSES) {
+    assert.ok(tail.includes(`  ${status}`) && tail.includes(meaning), status);
   }
 });

@@ -155,6 +155,7 @@ Deno.test("file guard: a rejected file is warned about once and not looked into 
       assert.deepEqual(entries[0], {
         time: entries[0]!.time,
         level: "warn",
+        source: "pot-nats",
         msg: `ignoring ${big}: ${CAP + 1} bytes, more than POT_NATS_MAX_FILE_BYTES (${CAP})`,
         hint: "raise POT_NATS_MAX_FILE_BYTES or remove it",
       });

@@ -1,7 +1,7 @@
 /**
  * The supervisor's log: one line per event on stderr, as text or JSON, filtered by level.
  * nats-server's own output passes through untouched on the same streams; text lines carry a
- * `[pot-nats]` prefix so the two are easy to tell apart.
+ * `[pot-nats]` prefix and JSON lines a `"source":"pot-nats"` field so the two are easy to tell apart.
  *
  * Text that reaches a line may come from outside (mounted file names, JWT claims, server replies)
  * and be hostile, so every line is made safe here, whatever a caller passes in:
@@ -43,6 +43,13 @@ export interface Logger {
 export const MESSAGE_MAX = 1000;
 /** Longest field value, and default bound of {@linkcode quote}, {@linkcode show}, {@linkcode clip}. */
 export const FIELD_MAX = 200;
+
+/**
+ * Every JSON line's `source`: nats-server's own lines share stderr, so a log pipeline tells the
+ * supervisor's lines apart by this field (text lines by their `[pot-nats]` prefix).
+ */
+export const SOURCE = "pot-nats";
+const OWN_KEYS = new Set(["time", "level", "source", "msg"]);
 
 const RANK: Record<LogLevel, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 const TAG: Record<LogLevel, string> = { debug: "DBG", info: "INF", warn: "WRN", error: "ERR" };
@@ -167,11 +174,12 @@ function formatLine(
     const entries: [string, unknown][] = [
       ["time", time.toISOString()],
       ["level", level],
+      ["source", SOURCE],
       ["msg", bound(redact(message), { max: MESSAGE_MAX, rendering: "json" })],
     ];
     for (const [key, value] of values) {
-      // A field never replaces the line's own time, level or message.
-      if (key === "time" || key === "level" || key === "msg") continue;
+      // A field never replaces the line's own time, level, source or message.
+      if (OWN_KEYS.has(key)) continue;
       entries.push([
         key,
         isText(value) ? bound(value.text, { ...value, rendering: "json" }) : value,

@@ -26,6 +26,7 @@ Deno.test("log: json lines are one object each", () => {
   assert.deepEqual(JSON.parse(lines[0]!), {
     time: "2026-11-22T10:00:00.000Z",
     level: "warn",
+    source: "pot-nats",
     msg: "two\nlines",
     error: "boom | bang",
   });
@@ -78,7 +79,7 @@ Deno.test("log: json lines escape every unsafe character, parse, and keep the va
   const { log, lines } = capture("info", "json");
   log.error(`mounted JWT ${HOSTILE} rejected`, { name: HOSTILE });
   assert.deepEqual(lines, [
-    String.raw`{"time":"2026-11-22T10:00:00.000Z","level":"error",` +
+    String.raw`{"time":"2026-11-22T10:00:00.000Z","level":"error","source":"pot-nats",` +
     String
       .raw`"msg":"mounted JWT evil\u001b[2J\rfake\nERR forged\u0000\u007f\u2028\u202etxt.exe\u2066\u009b rejected",` +
     String
@@ -87,6 +88,7 @@ Deno.test("log: json lines escape every unsafe character, parse, and keep the va
   assert.deepEqual(JSON.parse(lines[0]!), {
     time: "2026-11-22T10:00:00.000Z",
     level: "error",
+    source: "pot-nats",
     msg: `mounted JWT ${HOSTILE} rejected`,
     name: HOSTILE,
   });
@@ -103,7 +105,7 @@ Deno.test("log: a lone surrogate is an escape in text and parses in json", () =>
   assert.equal(
     json.lines[0],
     String
-      .raw`{"time":"2026-11-22T10:00:00.000Z","level":"info","msg":"a\ud800b","value":"\udc00"}`,
+      .raw`{"time":"2026-11-22T10:00:00.000Z","level":"info","source":"pot-nats","msg":"a\ud800b","value":"\udc00"}`,
   );
   assert.deepEqual(JSON.parse(json.lines[0]!).value, "\udc00");
 });
@@ -118,7 +120,9 @@ Deno.test("log: the message is cut at 1000 and each field value at 200, with a m
   const json = capture("info", "json");
   json.log.info("m".repeat(5000), { value: "x".repeat(1_000_000), count: 3 });
   assert.deepEqual(json.lines, [
-    `{"time":"2026-11-22T10:00:00.000Z","level":"info","msg":"${"m".repeat(1000)}…(+4000 chars)",` +
+    `{"time":"2026-11-22T10:00:00.000Z","level":"info","source":"pot-nats","msg":"${
+      "m".repeat(1000)
+    }…(+4000 chars)",` +
     `"value":"${"x".repeat(200)}…(+999800 chars)","count":3}`,
   ]);
 });
@@ -138,7 +142,7 @@ Deno.test("log: the bound counts escapes as written and never splits one", async
     const { log, lines } = capture("info", "json");
     log.info("m", { escapes, emoji });
     assert.deepEqual(lines, [
-      `{"time":"2026-11-22T10:00:00.000Z","level":"info","msg":"m",` +
+      `{"time":"2026-11-22T10:00:00.000Z","level":"info","source":"pot-nats","msg":"m",` +
       `"escapes":"a${"\\u001b".repeat(33)}…(+67 chars)","emoji":"a${
         "😀".repeat(99)
       }…(+102 chars)"}`,
@@ -199,10 +203,19 @@ Deno.test("log: a json line keeps its own fields and never throws on odd values"
   const { log, lines } = capture("info", "json");
   const cycle: Record<string, unknown> = {};
   cycle.self = cycle;
-  log.info("m", { msg: "x", level: "y", big: 10n, cycle, list: [1, "\x1b"], nothing: null });
+  log.info("m", {
+    msg: "x",
+    level: "y",
+    source: "z",
+    big: 10n,
+    cycle,
+    list: [1, "\x1b"],
+    nothing: null,
+  });
   assert.deepEqual(JSON.parse(lines[0]!), {
     time: "2026-11-22T10:00:00.000Z",
     level: "info",
+    source: "pot-nats",
     msg: "m",
     big: "10",
     cycle: "[object Object]",
