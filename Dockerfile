@@ -149,10 +149,12 @@ ENV HOME=/home/runner \
 WORKDIR /home/runner
 USER 10000:10000
 
-# 4222 clients, 6222 cluster routes, 7422 leaf nodes, 8222 HTTP monitor (NATS_MONITOR_PORT).
-EXPOSE 4222 6222 7422 8222
+# 4222 clients, 6222 cluster routes, 7422 leaf nodes, 8222 nats-server's HTTP monitor
+# (NATS_MONITOR_PORT), 8223 the supervisor's /metrics, /status, /healthz, /readyz (POT_NATS_HTTP_PORT).
+EXPOSE 4222 6222 7422 8222 8223
 
-# Exits 0 when nats-server answers /healthz on 127.0.0.1:$NATS_MONITOR_PORT (the image has no curl).
+# Exits 0 when the supervisor answers /healthz on 127.0.0.1:$POT_NATS_HTTP_PORT: it runs and so does
+# nats-server (the image has no curl).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["/home/runner/bin/pot-nats", "healthcheck"]
 

@@ -24,6 +24,9 @@ import { AdminJobs } from "./src/admin/jobs.ts";
 import { FileGuard } from "./src/shared/bounded_read.ts";
 import { installTransportErrorGuard } from "./src/admin/transport_guard.ts";
 import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
+import { Report } from "./src/report/report.ts";
+import { HttpEndpoint } from "./src/http/server.ts";
+import { fetchStatus } from "./src/cli/status_command.ts";
 
 export const VERSION = denoConfig.version;
 
@@ -47,8 +50,16 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (commandLine.command === "check") return await checkConfig(settings, fail);
   if (commandLine.command === "healthcheck") {
-    const health = await checkHealth(settings.monitorPort);
-    return health.ok ? print(`healthy: ${health.reason}`) : fail(new Error(health.reason));
+    const health = await checkHealth(settings, { ready: commandLine.ready });
+    const word = commandLine.ready ? "ready" : "healthy";
+    return health.ok ? print(`${word}: ${health.reason}`) : fail(new Error(health.reason));
+  }
+  if (commandLine.command === "status") {
+    try {
+      return print(await fetchStatus(settings, { json: commandLine.json }));
+    } catch (error) {
+      return fail(error);
+    }
   }
 
   try {
@@ -63,28 +74,53 @@ export async function main(argv: string[]): Promise<number> {
       return fail(error, SettingsError);
     }
   }
-  const log = createLogger({ level: settings.logLevel, format: settings.logFormat });
+  // What the supervisor reports besides its log: metrics, and the status (recent problems too).
+  const report = new Report();
+  const log = createLogger({
+    level: settings.logLevel,
+    format: settings.logFormat,
+    onProblem: (level, message) => report.status.recordLine(level, message),
+  });
   installTransportErrorGuard(log);
+  reportVersions(settings, report);
   // One guard for every file read from a watched path: each rejected file is warned about once.
   const files = new FileGuard({ maxBytes: settings.maxFileBytes, log });
   const adminJobs = new AdminJobs(settings, log, {
     config: () => pipeline.serverView(),
     files,
     onDrift: () => pipeline.requestDriftCheck(),
+    report,
   });
   const pipeline: ChangePipeline = new ChangePipeline({
     settings,
     log,
     files,
+    report,
     onJwtChanges: (changes) => adminJobs.onJwtChanges(changes),
     beforeRemove: (accounts) => adminJobs.deleteRemoved(accounts),
   });
   const supervisor = new Supervisor({
     settings,
     log,
+    report,
     extraArgs: commandLine.serverArgs,
     companion: combine(pipeline, adminJobs),
   });
+  let http: HttpEndpoint | undefined;
+  try {
+    if (settings.httpPort > 0) {
+      http = HttpEndpoint.start({
+        host: settings.httpHost,
+        port: settings.httpPort,
+        report,
+        log,
+        monitorPort: settings.monitorPort,
+      });
+    }
+  } catch (error) {
+    log.error((error as Error).message);
+    return 1;
+  }
   const stopListening = listenForSignals((signal) => supervisor.onSignal(signal));
   try {
     return await supervisor.run();
@@ -93,7 +129,19 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   } finally {
     stopListening();
+    await http?.close();
   }
+}
+
+/** The versions, in `/status` and `pot_nats_build_info` (nats-server's is asked in the background). */
+function reportVersions(settings: Settings, report: Report): void {
+  const set = (natsServer: string | undefined) => {
+    report.status.setVersions(VERSION, natsServer);
+    report.metrics.buildInfo.reset();
+    report.metrics.buildInfo.set({ version: VERSION, nats_server_version: natsServer ?? "" }, 1);
+  };
+  set(undefined);
+  serverVersion(settings.serverBin).then(set, () => {/* --version failing: the start says why */});
 }
 
 type Fail = ReturnType<typeof failWith>;

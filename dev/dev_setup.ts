@@ -29,6 +29,8 @@ export interface DevSetupOptions {
   serverName?: string;
   /** Extra lines appended to server.conf (e.g. a cluster block). */
   extraConfig?: string;
+  /** The supervisor's HTTP endpoint on 127.0.0.1 (`POT_NATS_HTTP_PORT`); 0 or absent: off. */
+  httpPort?: number;
 }
 
 export interface DevSetup {
@@ -134,6 +136,8 @@ async function buildSetup(
       NATS_MONITOR_PORT: String(options.monitorPort),
       NATS_SYS_USER_CRED_PATH: "sys.creds",
       NATS_CLIENT_URL: clientUrl,
+      POT_NATS_HTTP_PORT: String(options.httpPort ?? 0),
+      POT_NATS_HTTP_HOST: "127.0.0.1",
     },
   };
 }
@@ -223,6 +227,7 @@ export async function createTempDevSetup(
   const setup = await createDevSetup(dir, {
     clientPort: freePort(),
     monitorPort: freePort(),
+    httpPort: freePort(),
     ...options,
   });
   return {

@@ -66,7 +66,8 @@ export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
   const process = new Deno.Command(command!, {
     args,
     cwd: options.cwd ?? Deno.env.get("TMPDIR") ?? "/tmp",
-    env: { ...env, ...options.env },
+    // The HTTP endpoint is off (and never on 0.0.0.0) unless the test's settings turn it on.
+    env: { POT_NATS_HTTP_PORT: "0", POT_NATS_HTTP_HOST: "127.0.0.1", ...env, ...options.env },
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

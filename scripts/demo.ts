@@ -31,10 +31,11 @@ async function runDemo(): Promise<number> {
   const location = demoLocation(Deno.env.toObject());
   const form = commandForm(location);
   for (
-    const [role, port] of [["client", location.clientPort], [
-      "monitor",
-      location.monitorPort,
-    ]] as const
+    const [role, port] of [
+      ["client", location.clientPort],
+      ["monitor", location.monitorPort],
+      ["http", location.httpPort],
+    ] as const
   ) {
     const what = await probeListener("127.0.0.1", port);
     if (what !== undefined) {
@@ -68,7 +69,8 @@ async function runDemo(): Promise<number> {
   const markStopped = () => stopped = true;
   running.then(markStopped, markStopped);
   // The banner comes once the server answers, after its start-up lines, so it stays in view.
-  while (!stopped && !(await checkHealth(location.monitorPort, 500)).ok) {
+  const asked = { httpPort: location.httpPort, httpHost: "127.0.0.1", monitorPort: 0 };
+  while (!stopped && !(await checkHealth(asked, { ready: true, timeoutMs: 500 })).ok) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (!stopped) {
@@ -77,6 +79,7 @@ async function runDemo(): Promise<number> {
       dir: shownDir(location.dir),
       clientUrl: setup.clientUrl,
       monitorPort: location.monitorPort,
+      httpPort: location.httpPort,
       serverVersion: await serverVersion(serverBin),
       graceSeconds: Number(graceSeconds),
       account: "orders",

@@ -1,7 +1,8 @@
 /**
  * Where the demo lives and how its follow-up commands find it: the folder (`.demo/`, or
- * `POT_NATS_DEMO_DIR`), the ports (14222 and 18222, or `POT_NATS_DEMO_PORT` and
- * `POT_NATS_DEMO_MONITOR_PORT`: for the tests, and for a second demo beside the first), and the
+ * `POT_NATS_DEMO_DIR`), the ports (14222, 18222 and 18223, or `POT_NATS_DEMO_PORT`,
+ * `POT_NATS_DEMO_MONITOR_PORT` and `POT_NATS_DEMO_HTTP_PORT`: for the tests, and for a second demo
+ * beside the first), and the
  * folder's setup. The follow-ups read the client port from the folder's server config, so only a
  * folder other than the default needs saying again.
  *
@@ -24,6 +25,8 @@ export interface DemoLocation {
   dir: string;
   clientPort: number;
   monitorPort: number;
+  /** The supervisor's own endpoint (`/status`, `/metrics`). */
+  httpPort: number;
 }
 
 /**
@@ -42,6 +45,7 @@ export function demoLocation(env: Readonly<Record<string, string | undefined>>):
     dir: env.POT_NATS_DEMO_DIR ? resolve(env.POT_NATS_DEMO_DIR) : DEFAULT_DEMO_DIR,
     clientPort: port("POT_NATS_DEMO_PORT", 14222),
     monitorPort: port("POT_NATS_DEMO_MONITOR_PORT", 18222),
+    httpPort: port("POT_NATS_DEMO_HTTP_PORT", 18223),
   };
 }
 
@@ -85,6 +89,7 @@ export async function openDemoForRun(location: DemoLocation, serverBin: string):
   const setup = await openDevSetup(location.dir, {
     clientPort: location.clientPort,
     monitorPort: location.monitorPort,
+    httpPort: location.httpPort,
     serverBin,
     serverName: DEMO_SERVER_NAME,
   });
@@ -118,6 +123,7 @@ export async function openDemoFolder(location: DemoLocation): Promise<DevSetup> 
   return await openDevSetup(location.dir, {
     clientPort: client?.port ?? location.clientPort,
     monitorPort: location.monitorPort,
+    httpPort: location.httpPort,
     serverBin: "nats-server",
     serverName: DEMO_SERVER_NAME,
   });

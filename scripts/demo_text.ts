@@ -53,6 +53,8 @@ export interface BannerInfo {
   dir: string;
   clientUrl: string;
   monitorPort: number;
+  /** The supervisor's own endpoint. */
+  httpPort: number;
   serverVersion: string;
   graceSeconds: number;
   /** The account the banner walks through. */
@@ -81,6 +83,12 @@ export function bannerText(info: BannerInfo): string {
     `JetStream), files in ${dir}/`,
     `  clients:  ${info.clientUrl}   (a user of account demo: ${dir}/users/demo.creds)`,
     `  monitor:  http://127.0.0.1:${info.monitorPort}/   (/varz, /connz, /accountz, /jsz)`,
+    `  pot-nats: http://127.0.0.1:${info.httpPort}/status   (/metrics, /healthz, /readyz), or: ` +
+    taskCommand(
+      { ...form, env: { ...form.env, POT_NATS_HTTP_PORT: String(info.httpPort) } },
+      "start",
+      ["status"],
+    ),
     `  mount:    ${dir}/jwt-mount/   resolver dir: ${dir}/jwt/   JetStream: ${dir}/data/`,
     `  removed accounts are deleted live (operator signing key: ${dir}/operator-signing.nk), and ` +
     `their data is purged after ${info.graceSeconds} s`,
@@ -103,7 +111,7 @@ export function bannerText(info: BannerInfo): string {
  */
 export function portTakenMessage(options: {
   port: number;
-  role: "client" | "monitor";
+  role: "client" | "monitor" | "http";
   what: string;
   demoServerName: string;
   form: CommandForm;
@@ -115,7 +123,8 @@ export function portTakenMessage(options: {
       env: {
         POT_NATS_DEMO_DIR: ".demo2",
         POT_NATS_DEMO_PORT: "14223",
-        POT_NATS_DEMO_MONITOR_PORT: "18223",
+        POT_NATS_DEMO_MONITOR_PORT: "18224",
+        POT_NATS_DEMO_HTTP_PORT: "18225",
       },
     },
     "demo",

@@ -59,6 +59,7 @@ Deno.test("demo banner: the life cycle in the form that runs here, comments alig
       dir: ".demo",
       clientUrl: "nats://127.0.0.1:14222",
       monitorPort: 18222,
+      httpPort: 18223,
       serverVersion: "2.15.1",
       graceSeconds: 10,
       account: "orders",
@@ -86,7 +87,7 @@ Deno.test("demo ports: a running demo is named as such, anything else as what it
   const options = { demoServerName: "pot_nats_demo", form: DENO.form };
   assert.match(
     portTakenMessage({ port: 14222, role: "client", what: demo, ...options }),
-    /^a demo already runs on 14222 \(nats-server 2\.15\.1 "pot_nats_demo" \(id NABC\)\): stop it first .*POT_NATS_DEMO_DIR=\.demo2 POT_NATS_DEMO_PORT=14223 POT_NATS_DEMO_MONITOR_PORT=18223 deno task demo$/,
+    /^a demo already runs on 14222 \(nats-server 2\.15\.1 "pot_nats_demo" \(id NABC\)\): stop it first .*POT_NATS_DEMO_DIR=\.demo2 POT_NATS_DEMO_PORT=14223 POT_NATS_DEMO_MONITOR_PORT=18224 POT_NATS_DEMO_HTTP_PORT=18225 deno task demo$/,
   );
   assert.match(
     portTakenMessage({
@@ -108,6 +109,7 @@ Deno.test("demo location: .demo on 14222/18222 unless the environment says other
     dir: DEFAULT_DEMO_DIR,
     clientPort: 14222,
     monitorPort: 18222,
+    httpPort: 18223,
   });
   assert.deepEqual(
     demoLocation({
@@ -115,7 +117,7 @@ Deno.test("demo location: .demo on 14222/18222 unless the environment says other
       POT_NATS_DEMO_PORT: "24222",
       POT_NATS_DEMO_MONITOR_PORT: "",
     }),
-    { dir: "/tmp/d", clientPort: 24222, monitorPort: 18222 },
+    { dir: "/tmp/d", clientPort: 24222, monitorPort: 18222, httpPort: 18223 },
   );
   assert.throws(
     () => demoLocation({ POT_NATS_DEMO_PORT: "80a" }),

@@ -301,7 +301,7 @@ Deno.test("Dockerfile: exec-form ENTRYPOINT and HEALTHCHECK, and the NATS ports"
   assert.deepEqual(JSON.parse(cmd[1]!), ["/home/runner/bin/pot-nats", "healthcheck"]);
 
   const ports = inStage(FINAL, "EXPOSE").flatMap((instruction) => instruction.args.split(/\s+/));
-  assert.deepEqual(ports.sort(), ["4222", "6222", "7422", "8222"]);
+  assert.deepEqual(ports.sort(), ["4222", "6222", "7422", "8222", "8223"]);
 });
 
 Deno.test("Dockerfile: OCI labels are present and the version matches deno.json", () => {
@@ -588,7 +588,8 @@ Deno.test("kubernetes example: every document is a named Kubernetes object", () 
 
 Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) => {
   const statefulSet = k8s("StatefulSet", "pot-nats");
-  const pod = field(statefulSet, "spec", "template", "spec") as YamlMap;
+  const template = field(statefulSet, "spec", "template") as YamlMap;
+  const pod = field(template, "spec") as YamlMap;
   const [container] = asMaps(pod.containers);
   assert.ok(container);
   const env = new Map(asMaps(container.env).map((entry) => [entry.name as string, entry]));
@@ -650,13 +651,20 @@ Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) 
     assert.equal(field(container, "securityContext", "allowPrivilegeEscalation"), false);
   });
 
-  await t.step("probes ask /healthz on the monitor port", () => {
-    const monitor = asMaps(container.ports).find((port) => port.name === "monitor");
-    assert.equal(monitor?.containerPort, Number(env.get("NATS_MONITOR_PORT")?.value ?? 8222));
-    for (const probe of ["startupProbe", "livenessProbe", "readinessProbe"]) {
-      assert.match(String(field(container, probe, "httpGet", "path")), /^\/healthz(\?|$)/, probe);
-      assert.equal(field(container, probe, "httpGet", "port"), "monitor", probe);
+  await t.step("probes ask the supervisor's own endpoint, which the pod exposes", () => {
+    const endpoint = asMaps(container.ports).find((port) => port.name === "pot-nats");
+    assert.equal(endpoint?.containerPort, Number(env.get("POT_NATS_HTTP_PORT")?.value ?? 8223));
+    const paths = {
+      startupProbe: "/healthz",
+      livenessProbe: "/healthz",
+      readinessProbe: "/readyz",
+    };
+    for (const [probe, path] of Object.entries(paths)) {
+      assert.equal(field(container, probe, "httpGet", "path"), path, probe);
+      assert.equal(field(container, probe, "httpGet", "port"), "pot-nats", probe);
     }
+    const annotations = field(template, "metadata", "annotations") as Record<string, string>;
+    assert.equal(annotations["prometheus.io/port"], String(endpoint?.containerPort));
   });
 
   await t.step("the grace period outlasts the supervisor's stop timeout", () => {

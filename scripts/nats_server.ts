@@ -25,7 +25,11 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pathExists } from "../src/shared/path_exists.ts";
-import { type DebianArchive, readDebianArchives } from "./apt_sources.ts";
+import {
+  type DebianPackage,
+  downloadDebianPackage,
+  lookUpDebianPackage,
+} from "./debian_package.ts";
 
 export const PINNED_VERSION = "2.12.4";
 const PINNED_SHA256: Record<string, string> = {
@@ -94,7 +98,7 @@ async function resolveOldest(log: Log): Promise<string> {
 }
 
 async function resolveNewest(log: Log): Promise<string> {
-  let offered: DebianPackage | undefined;
+  let offered: OfferedNatsServer | undefined;
   let reason = "";
   try {
     offered = await lookUpDebian(NEWEST_SUITE, log);
@@ -106,7 +110,9 @@ async function resolveNewest(log: Log): Promise<string> {
   if (offered && newest && compareVersions(newest.version, offered.upstream) >= 0) {
     return newest.bin;
   }
-  if (offered) return await install(await downloadDebian(offered), log, `Debian ${offered.suite}`);
+  if (offered) {
+    return await install(await downloadDebian(offered), log, `Debian ${offered.pkg.suite}`);
+  }
   if (newest) {
     log(`nats-server: using the newest at hand, ${formatVersion(newest.version)}`);
     return newest.bin;
@@ -241,7 +247,7 @@ function debianRoute(suite: string, line?: Version): Route {
       const offered = await lookUpDebian(suite, log);
       if (line && (offered.upstream[0] !== line[0] || offered.upstream[1] !== line[1])) {
         throw new Error(
-          `it carries nats-server ${offered.packageVersion}, not ${line[0]}.${line[1]}.x`,
+          `it carries nats-server ${offered.pkg.packageVersion}, not ${line[0]}.${line[1]}.x`,
         );
       }
       const cached = cachedBin(formatVersion(offered.upstream));
@@ -300,99 +306,36 @@ async function fetchOfficialRelease(): Promise<Staged> {
   return { bin: join(staging, name, "nats-server"), staging };
 }
 
-/** A package a Debian suite offers, as its archive's index says, with the apt setup to get it. */
-interface DebianPackage {
-  suite: string;
-  archive: DebianArchive;
-  /** As Debian writes it: `2.10.27-1+b3`. */
-  packageVersion: string;
+/** nats-server as a Debian suite offers it, with its upstream version. */
+interface OfferedNatsServer {
+  pkg: DebianPackage;
   upstream: Version;
-  /** The private apt configuration's options. */
-  apt: string[];
-  root: string;
 }
 
 /**
- * Asks the machine's Debian archives, in their configured order, which nats-server `suite`
- * carries; the first that answers wins.
+ * Asks the machine's Debian archives which nats-server `suite` carries.
  * @throws an Error naming each archive and why it failed (or that none is configured)
  */
-async function lookUpDebian(suite: string, log: Log): Promise<DebianPackage> {
-  const failures: string[] = [];
-  for (const archive of await machineArchives()) {
-    try {
-      return await lookUpIn(suite, archive);
-    } catch (error) {
-      const reason = `${archive.uri} (from ${archive.origin}): ${errorMessage(error)}`;
-      log(`nats-server: Debian ${suite} from ${reason}`);
-      failures.push(reason);
-    }
+async function lookUpDebian(suite: string, log: Log): Promise<OfferedNatsServer> {
+  const pkg = await lookUpDebianPackage("nats-server", suite, {
+    cacheDir: await ensureCacheDir(),
+    log,
+  });
+  const upstream = debianUpstreamVersion(pkg.packageVersion);
+  if (!upstream) throw new Error(`its index lists no nats-server version`);
+  return { pkg, upstream };
+}
+
+/** Downloads the offered package and finds the nats-server binary in it. */
+async function downloadDebian(offered: OfferedNatsServer): Promise<Staged> {
+  const { root, staging } = await downloadDebianPackage(offered.pkg);
+  for (const candidate of ["usr/sbin/nats-server", "usr/bin/nats-server"]) {
+    const bin = join(root, candidate);
+    if (await pathExists(bin)) return { bin, staging };
   }
-  throw new Error(failures.join("; "));
-}
-
-let archivesRead: Promise<DebianArchive[]> | undefined;
-
-/** The machine's Debian archives, read once per process (sid and trixie may both be asked). */
-function machineArchives(): Promise<DebianArchive[]> {
-  archivesRead ??= readDebianArchives();
-  return archivesRead;
-}
-
-async function lookUpIn(suite: string, archive: DebianArchive): Promise<DebianPackage> {
-  const root = join(await ensureCacheDir(), "apt", suite);
-  const lists = join(root, "lists");
-  await Deno.mkdir(join(lists, "partial"), { recursive: true });
-  await Deno.mkdir(join(root, "cache", "archives", "partial"), { recursive: true });
-  const sources = join(root, "sources.list");
-  const keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-  const option = archive.trusted
-    ? "[trusted=yes] "
-    : archive.signedBy
-    ? `[signed-by=${archive.signedBy}] `
-    : (await pathExists(keyring))
-    ? `[signed-by=${keyring}] `
-    : "";
-  await Deno.writeTextFile(sources, `deb ${option}${archive.uri} ${suite} main\n`);
-  const apt = [
-    "-o",
-    `Dir::Etc::sourcelist=${sources}`,
-    "-o",
-    "Dir::Etc::sourceparts=-",
-    "-o",
-    `Dir::State::Lists=${lists}`,
-    "-o",
-    `Dir::Cache=${join(root, "cache")}`,
-    "-o",
-    "Debug::NoLocking=1",
-    "-o",
-    "APT::Sandbox::User=root",
-  ]; // deno-fmt-ignore
-  await run("apt-get", [...apt, "update"], root);
-  const shown = await run("apt-cache", [...apt, "show", "--no-all-versions", "nats-server"], root);
-  const packageVersion = shown.match(/^Version:\s*(\S+)/m)?.[1];
-  const upstream = packageVersion ? debianUpstreamVersion(packageVersion) : undefined;
-  if (!packageVersion || !upstream) throw new Error(`its index lists no nats-server version`);
-  return { suite, archive, packageVersion, upstream, apt, root };
-}
-
-/** `apt-get download` of the looked-up package, then `dpkg-deb -x`. */
-async function downloadDebian(pkg: DebianPackage): Promise<Staged> {
-  const staging = await Deno.makeTempDir({ dir: pkg.root, prefix: "stage-" });
-  try {
-    await run("apt-get", [...pkg.apt, "download", `nats-server=${pkg.packageVersion}`], staging);
-    const debs = [...Deno.readDirSync(staging)].filter((e) => e.name.endsWith(".deb"));
-    if (!debs[0]) throw new Error(`apt-get download left no .deb in ${staging}`);
-    await run("dpkg-deb", ["-x", join(staging, debs[0].name), join(staging, "root")]);
-    for (const candidate of ["usr/sbin/nats-server", "usr/bin/nats-server"]) {
-      const bin = join(staging, "root", candidate);
-      if (await pathExists(bin)) return { bin, staging };
-    }
-    throw new Error(`the ${pkg.suite} package ${pkg.packageVersion} holds no nats-server binary`);
-  } catch (error) {
-    await Deno.remove(staging, { recursive: true });
-    throw error;
-  }
+  await Deno.remove(staging, { recursive: true });
+  const { suite, packageVersion } = offered.pkg;
+  throw new Error(`the ${suite} package ${packageVersion} holds no nats-server binary`);
 }
 
 /** A fetched binary in a staging folder that is removed once the binary is installed. */

@@ -41,6 +41,7 @@ Deno.test("README: the demo's life cycle is the banner's", () => {
     dir: ".demo",
     clientUrl: "nats://127.0.0.1:14222",
     monitorPort: 18222,
+    httpPort: 18223,
     serverVersion: "2.15.1",
     graceSeconds: 10,
     account: "orders",

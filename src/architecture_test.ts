@@ -15,6 +15,7 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Lowest first: each folder may import from the folders before it, never from those after. */
 const LAYERS = [
   "shared",
+  "report",
   "cli",
   "jwt",
   "config",
@@ -23,6 +24,7 @@ const LAYERS = [
   "purge",
   "admin",
   "watch",
+  "http",
 ] as const;
 
 function tsFiles(dir: string): string[] {

@@ -82,6 +82,7 @@ Deno.test("the demo: its banner's life cycle, a second demo refused, a stop with
     POT_NATS_DEMO_DIR: dir,
     POT_NATS_DEMO_PORT: String(clientPort),
     POT_NATS_DEMO_MONITOR_PORT: String(monitorPort),
+    POT_NATS_DEMO_HTTP_PORT: String(freePort()),
     POT_NATS_PURGE_GRACE_SECONDS: "1",
     NATS_SERVER_BIN: await natsServerBin(),
   };

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { freePort } from "../dev/ports.ts";
 import { join } from "node:path";
 import { writeFileAtomic } from "../src/mirror/files.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
@@ -55,7 +56,10 @@ Deno.test("a second supervisor on the same ports refuses to start and leaves the
 
     await t.step("same config: refused for the client port, fast", async () => {
       const started = performance.now();
-      await using second = runSupervisor({ env: setup.env });
+      // Its own HTTP endpoint port, so that the client port is the first thing found taken.
+      await using second = runSupervisor({
+        env: { ...setup.env, POT_NATS_HTTP_PORT: String(freePort()) },
+      });
       const status = await second.status;
       const ms = Math.round(performance.now() - started);
       assert.equal(status.code, 1, second.transcript());

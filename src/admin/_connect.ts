@@ -1,6 +1,6 @@
 /**
- * One connection attempt of the admin connection (`connection.ts`): its nats.js options, and a
- * connect that a close can abandon. Private to the admin folder.
+ * One connection attempt of the admin connection (`connection.ts`): its nats.js options, a connect
+ * that a close can abandon, and following its status events. Private to the admin folder.
  *
  * @module
  */
@@ -13,6 +13,7 @@ import {
   type TlsOptions,
 } from "@nats-io/transport-node";
 import { errorMessage } from "../shared/errors.ts";
+import type { Logger } from "../shared/log.ts";
 
 /** What one attempt is made with. */
 export interface AdminConnectInput {
@@ -87,4 +88,48 @@ export function isConnectionRefused(error: unknown): boolean {
 /** `ms` plus up to a quarter more, so many clients do not retry in lockstep. */
 export function withJitter(ms: number): number {
   return Math.round(ms + Math.random() * ms / 4);
+}
+
+/** What a connection's status events do to its owner. */
+export interface StatusHandlers {
+  disconnect(): void;
+  reconnect(server: string): Promise<void>;
+  error(error: unknown): void;
+}
+
+/**
+ * Follows a connection's status events until it closes: a disconnect and lame-duck mode are
+ * logged, a reconnect and an error go to `handlers`.
+ */
+export async function watchStatus(
+  nc: NatsConnection,
+  log: Logger,
+  handlers: StatusHandlers,
+): Promise<void> {
+  try {
+    for await (const status of nc.status()) {
+      switch (status.type) {
+        case "disconnect":
+          handlers.disconnect();
+          log.warn("admin connection lost; reconnecting", { server: status.server });
+          break;
+        case "reconnect":
+          await handlers.reconnect(status.server);
+          break;
+        case "error":
+          handlers.error(status.error);
+          break;
+        case "ldm":
+          log.info("the server entered lame duck mode", { server: status.server });
+          break;
+        case "reconnecting":
+        case "ping":
+          break;
+        default:
+          log.debug(`admin connection status: ${status.type}`);
+      }
+    }
+  } catch (error) {
+    log.debug("admin connection status stream ended with an error", { error });
+  }
 }

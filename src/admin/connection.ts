@@ -39,6 +39,7 @@ import {
   adminConnectOptions,
   connectUnlessAborted,
   isConnectionRefused,
+  watchStatus,
   withJitter,
 } from "./_connect.ts";
 import {
@@ -49,9 +50,13 @@ import {
   DEFAULT_INITIAL_DELAY_MS,
   DEFAULT_MAX_DELAY_MS,
   DEFAULT_REFUSED_RETRY_MS,
+  DEFAULT_ROTATION_POLL_MS,
 } from "./connection_options.ts";
 
 export type { AdminConnectionOptions } from "./connection_options.ts";
+
+/** How long refused attempts are taken for a server still starting before they are a problem. */
+const REFUSED_PROBLEM_MS = 10_000;
 
 /**
  * What a connection that may not be used waits for before the next attempt: a change of the creds
@@ -84,6 +89,8 @@ export class AdminConnection implements AsyncDisposable {
   #disconnectedAt: number | undefined;
   /** Why we closed the current connection ourselves (a failed check, new creds). */
   #closedBecause: Wait | "creds changed" | undefined;
+  /** Since when every attempt has been refused at the socket. */
+  #refusedSince: number | undefined;
   /** Logs a repeated error once at its level. */
   readonly #problems: RepeatQuieter;
 
@@ -218,6 +225,7 @@ export class AdminConnection implements AsyncDisposable {
       } else {
         delay = this.#initialDelayMs;
         this.#problems.reset();
+        this.#refusedSince = undefined;
         this.#setUsable(true);
         this.#log.info("admin connection established", {
           server: nc.info?.server_name,
@@ -293,13 +301,13 @@ export class AdminConnection implements AsyncDisposable {
         );
         return "creds";
       case "server":
-        this.#problems.log("error", `${verdict.reason}; closed the admin connection`, {
+        this.#problem("error", `${verdict.reason}; closed the admin connection`, {
           url: this.#options.url,
           server: nc.info?.server_name,
         });
         return "slow";
       case "unknown":
-        this.#problems.log("warn", `cannot use the admin connection yet: ${verdict.reason}`, {
+        this.#problem("warn", `cannot use the admin connection yet: ${verdict.reason}`, {
           url: this.#options.url,
         });
         return "backoff";
@@ -307,14 +315,14 @@ export class AdminConnection implements AsyncDisposable {
   }
 
   /**
-   * While `nc` is up, reads the creds file every credsPollMs; a changed (readable) content closes
+   * While `nc` is up, reads the creds file every rotationPollMs; a changed (readable) content closes
    * `nc`, and the loop connects again with the new creds. An unreadable file leaves the working
    * connection alone.
    */
   async #closeWhenCredsChange(nc: NatsConnection, creds: Uint8Array): Promise<void> {
     const changed = await credsRotated(creds, {
       read: () => readCredsFile(this.#options.credsPath, this.#options.readFile),
-      pollMs: this.#credsPollMs,
+      pollMs: this.#options.rotationPollMs ?? DEFAULT_ROTATION_POLL_MS,
       until: nc.closed(),
       signal: this.#closing.signal,
       onUnreadable: (error) =>
@@ -347,7 +355,7 @@ export class AdminConnection implements AsyncDisposable {
 
   /** Logs a creds problem as one error naming the file (a repeat at debug level). */
   #reportCredsProblem(message: string): void {
-    this.#problems.log("error", message, { creds: this.#options.credsPath, hint: CREDS_HINT });
+    this.#problem("error", message, { creds: this.#options.credsPath, hint: CREDS_HINT });
   }
 
   /** nats.js reconnect backoff: roughly doubling (wait = time since the disconnect), 50 ms to 2 s. */
@@ -357,51 +365,40 @@ export class AdminConnection implements AsyncDisposable {
   }
 
   async #watchStatus(nc: NatsConnection): Promise<void> {
-    try {
-      for await (const status of nc.status()) {
-        switch (status.type) {
-          case "disconnect":
-            this.#disconnectedAt = Date.now();
-            this.#setUsable(false);
-            this.#log.warn("admin connection lost; reconnecting", { server: status.server });
-            break;
-          case "reconnect": {
-            this.#disconnectedAt = undefined;
-            // The same URL may now lead to another server (a restarted child, or not ours at all).
-            const setback = await this.#check(nc);
-            if (setback) {
-              this.#closedBecause = setback;
-              await nc.close().catch(() => {/* it is being dropped anyway */});
-              break;
-            }
-            this.#problems.reset();
-            this.#setUsable(true);
-            this.#log.info("admin connection re-established", { server: status.server });
-            break;
-          }
-          case "error":
-            this.#logError(status.error, "status");
-            break;
-          case "ldm":
-            this.#log.info("the server entered lame duck mode", { server: status.server });
-            break;
-          case "reconnecting":
-          case "ping":
-            break;
-          default:
-            this.#log.debug(`admin connection status: ${status.type}`);
+    await watchStatus(nc, this.#log, {
+      disconnect: () => {
+        this.#disconnectedAt = Date.now();
+        this.#setUsable(false);
+      },
+      reconnect: async (server) => {
+        this.#disconnectedAt = undefined;
+        // The same URL may now lead to another server (a restarted child, or not ours at all).
+        const setback = await this.#check(nc);
+        if (setback) {
+          this.#closedBecause = setback;
+          await nc.close().catch(() => {/* it is being dropped anyway */});
+          return;
         }
-      }
-    } catch (error) {
-      this.#log.debug("admin connection status stream ended with an error", { error });
-    }
+        this.#problems.reset();
+        this.#setUsable(true);
+        this.#log.info("admin connection re-established", { server });
+      },
+      error: (error) => this.#logError(error, "status"),
+    });
   }
 
   #setUsable(usable: boolean): void {
     const nc = this.#nc;
+    const was = this.#usable;
     this.#usable = usable && nc !== undefined && !nc.isClosed() && !this.#closed;
-    if (!this.#usable || !nc) return;
-    this.#waiters.resolveAll(nc);
+    if (this.#usable !== was) this.#options.onUsable?.(this.#usable);
+    if (this.#usable && nc) this.#waiters.resolveAll(nc);
+  }
+
+  /** Logs a problem once per repeat, and tells `onProblem`. */
+  #problem(level: "warn" | "error", message: string, fields: Record<string, unknown>): void {
+    this.#problems.log(level, message, fields);
+    this.#options.onProblem?.(message);
   }
 
   /**
@@ -412,16 +409,26 @@ export class AdminConnection implements AsyncDisposable {
     const message = errorMessage(error);
     const fields = { url: this.#options.url, error: message };
     if (isConnectionRefused(error)) {
-      // Expected while nats-server starts or restarts.
-      this.#log.debug("admin connection: the server is not accepting connections yet", fields);
+      // Expected while nats-server starts or restarts; for longer, NATS_CLIENT_URL is wrong.
+      this.#refusedSince ??= Date.now();
+      if (Date.now() - this.#refusedSince < REFUSED_PROBLEM_MS) {
+        this.#log.debug("admin connection: the server is not accepting connections yet", fields);
+        return;
+      }
+      this.#problem(
+        "warn",
+        "the admin connection has been refused for 10 s: is NATS_CLIENT_URL " +
+          "nats-server's client address?",
+        fields,
+      );
       return;
     }
     if (error instanceof AuthorizationError || error instanceof UserAuthenticationExpiredError) {
       this.#reportCredsProblem(`the server refused the admin creds: ${message}`);
     } else if (origin === "attempt") {
-      this.#problems.log("warn", "admin connection attempt failed; retrying", fields);
+      this.#problem("warn", "admin connection attempt failed; retrying", fields);
     } else {
-      this.#problems.log("warn", "the admin connection reported an error", fields);
+      this.#problem("warn", "the admin connection reported an error", fields);
     }
   }
 

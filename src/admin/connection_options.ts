@@ -36,19 +36,29 @@ export interface AdminConnectionOptions {
   maxDelayMs?: number;
   /** Timeout of one connection attempt in ms (default 5000). */
   connectTimeoutMs?: number;
-  /** How often the creds file is read to notice a change (ms, default 1000). */
+  /** How often the creds file is read while the connection cannot work (ms, default 1000). */
   credsPollMs?: number;
+  /**
+   * How often it is read while the connection works, to notice a rotation (ms, default 5000: a
+   * timer that wakes the process every second costs idle CPU for a rare event).
+   */
+  rotationPollMs?: number;
   /**
    * How long refused creds, or a connection to another server, wait before they are tried
    * again although nothing changed (ms, default 30 s).
    */
   refusedRetryMs?: number;
+  /** Told when the connection becomes usable (connected and verified) or stops being so. */
+  onUsable?: (usable: boolean) => void;
+  /** Told each problem that keeps it from working (wrong creds, another server, errors). */
+  onProblem?: (problem: string) => void;
 }
 
 export const DEFAULT_INITIAL_DELAY_MS = 50;
 export const DEFAULT_MAX_DELAY_MS = 2000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 export const DEFAULT_CREDS_POLL_MS = 1000;
+export const DEFAULT_ROTATION_POLL_MS = 5000;
 export const DEFAULT_REFUSED_RETRY_MS = 30_000;
 
 export const CREDS_HINT =

@@ -135,6 +135,7 @@ Deno.test("the admin connection against a running server", async (t) => {
       log,
       verify,
       credsPollMs: 20,
+      rotationPollMs: 20,
     });
     let handedOut = false;
     const ready = admin.ready().then((nc) => {
@@ -167,6 +168,7 @@ Deno.test("the admin connection against a running server", async (t) => {
       log,
       verify,
       credsPollMs: 20,
+      rotationPollMs: 20,
     });
     const first = await admin.ready(AbortSignal.timeout(10_000));
     assert.equal((await userInfo(first)).user, setup.sysUser.pub);

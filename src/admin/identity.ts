@@ -15,7 +15,7 @@
  */
 
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectHost } from "../config/listen_addresses.ts";
+import { connectHost } from "../shared/host_port.ts";
 import type { ServerView } from "../config/server_view.ts";
 import { errorMessage } from "../shared/errors.ts";
 import { getMonitorJson } from "../shared/monitor.ts";

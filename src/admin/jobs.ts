@@ -17,6 +17,7 @@ import { readResolverDir } from "../mirror/files.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { PurgeReconciler } from "../purge/reconciler.ts";
 import type { ServerView } from "../config/server_view.ts";
+import { Report } from "../report/report.ts";
 import type { Settings, TlsFiles } from "../cli/settings.ts";
 import type { Companion } from "../server/companion.ts";
 import { findStoreDir } from "./store_dir.ts";
@@ -64,6 +65,9 @@ export class AdminJobs implements Companion {
 
   readonly #onDrift: ((accounts: string[]) => void) | undefined;
   readonly #config: () => ServerView;
+  readonly #report: Report;
+  /** When the earliest change waiting to be pushed was first noticed (its reaction time). */
+  #detectedAt: number | undefined;
 
   /**
    * @param options.config the server config as last read (the pipeline reads it once per pass);
@@ -71,6 +75,7 @@ export class AdminJobs implements Companion {
    * @param options.files reads the creds, the signing key and the resolver dir
    * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
    *   resolver dir (the pipeline then writes them back)
+   * @param options.report where pushes, deletes, purges and the connection's state are reported
    */
   constructor(
     settings: Settings,
@@ -79,11 +84,13 @@ export class AdminJobs implements Companion {
       config: () => ServerView;
       files?: FileGuard;
       onDrift?: (accounts: string[]) => void;
+      report?: Report;
     },
   ) {
     this.#settings = settings;
     this.#log = log;
     this.#config = options.config;
+    this.#report = options.report ?? Report.unread();
     this.#files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#onDrift = options.onDrift;
   }
@@ -98,7 +105,14 @@ export class AdminJobs implements Companion {
       return;
     }
     const files = this.#files;
+    const { metrics, status } = this.#report;
+    status.adminState("connecting");
     const connection = AdminConnection.start({
+      onUsable: (usable) => {
+        metrics.adminConnectionUp.set(usable ? 1 : 0);
+        status.adminState(usable ? "up" : "down");
+      },
+      onProblem: (problem) => status.adminProblem(problem),
       url: settings.clientUrl,
       credsPath: settings.sysUserCredPath,
       readFile: (path) => files.readBytes(path),
@@ -132,6 +146,7 @@ export class AdminJobs implements Companion {
         })).dir,
       connection: () => connection.ready(this.#closing.signal),
       log: this.#log,
+      report: this.#report,
     });
     if (!this.#settings.operatorSigningKeyPath) {
       this.#log.info(
@@ -147,6 +162,8 @@ export class AdminJobs implements Companion {
   onJwtChanges(changes: JwtChanges): void {
     if (this.#closing.signal.aborted) return;
     if (!this.#connection) {
+      // Nothing to push: the mirror's write was the whole of the change.
+      this.#observeReaction(changes.detectedAt);
       if (changes.changed.length + changes.removed.length > 0) {
         this.#log.warn(
           "changed or removed account JWTs were mirrored but cannot be applied live: nats-server " +
@@ -158,8 +175,20 @@ export class AdminJobs implements Companion {
     }
     for (const [account, jwt] of changes.jwts) this.#toPush.set(account, jwt);
     for (const account of changes.removed) this.#toPush.delete(account);
+    if (changes.detectedAt !== undefined) {
+      this.#detectedAt = Math.min(this.#detectedAt ?? Infinity, changes.detectedAt);
+    }
     this.#reconcileWanted = true;
     this.#kick();
+  }
+
+  /** A JWT change is in force: its reaction time, from its first event. */
+  #observeReaction(detectedAt: number | undefined): void {
+    if (detectedAt === undefined) return;
+    this.#report.metrics.reactionSeconds.observe(
+      { cause: "jwt" },
+      (Date.now() - detectedAt) / 1000,
+    );
   }
 
   /**
@@ -186,7 +215,10 @@ export class AdminJobs implements Companion {
       return;
     }
     const seed = this.#files.readText(keyPath).trim();
-    await deleteAccounts(nc, accounts, seed, { log: this.#log, attempts: 2 });
+    const results = await deleteAccounts(nc, accounts, seed, { log: this.#log, attempts: 2 });
+    const deleted = results.filter((result) => result.ok).length;
+    this.#report.metrics.claimsDeletes.inc({ result: "ok" }, deleted);
+    this.#report.metrics.claimsDeletes.inc({ result: "failed" }, results.length - deleted);
   }
 
   /**
@@ -240,10 +272,13 @@ export class AdminJobs implements Companion {
       const nc = await this.#connection!.ready(this.#closing.signal);
       const push = this.#pushAllWanted ? this.#everyMirroredJwt() : new Map(this.#toPush);
       const reconcile = this.#reconcileWanted;
+      const detectedAt = this.#detectedAt;
       this.#pushAllWanted = false;
       this.#reconcileWanted = false;
+      this.#detectedAt = undefined;
       this.#toPush.clear();
       await this.#push(nc, push);
+      this.#observeReaction(detectedAt);
       if (reconcile) await this.#reconciler?.run();
     }
   }
@@ -271,7 +306,10 @@ export class AdminJobs implements Companion {
   }
 
   async #push(nc: Connection, jwts: Map<string, string>): Promise<void> {
-    if (jwts.size === 0) return;
+    if (jwts.size === 0) {
+      this.#report.status.pushDone({ accounts: 0, failed: 0 });
+      return;
+    }
     const requests = [...jwts].map(([account, jwt]) => ({ account, jwt }));
     const full = this.#answeringServers === 0 ||
       performance.now() - this.#lastFullCollect > FULL_COLLECT_EVERY_MS;
@@ -284,6 +322,14 @@ export class AdminJobs implements Companion {
       this.#lastFullCollect = performance.now();
     }
     const failed = results.filter((r) => !r.ok).map((r) => r.account);
+    const { metrics, status } = this.#report;
+    metrics.claimsPushes.inc({ result: "ok" }, results.length - failed.length);
+    metrics.claimsPushes.inc({ result: "failed" }, failed.length);
+    status.pushDone({
+      accounts: results.length,
+      failed: failed.length,
+      error: firstError(results),
+    });
     if (failed.length > 0 && !this.#closing.signal.aborted) {
       this.#log.info(
         `pushing ${failed.length} account JWT${failed.length === 1 ? "" : "s"} again in ` +

@@ -1,16 +1,21 @@
 /**
- * The command line: `pot-nats [--help|--version|--check|healthcheck] [-- nats-server args]`.
- * Everything else the supervisor needs comes from the environment (see settings.ts).
+ * The command line: `pot-nats [--help|--version|--check|healthcheck [--ready]|status [--json]]
+ * [-- nats-server args]`. Everything else the supervisor needs comes from the environment (see
+ * settings.ts).
  */
 
 import { parseArgs } from "node:util";
 
-export type Command = "run" | "help" | "version" | "check" | "healthcheck";
+export type Command = "run" | "help" | "version" | "check" | "healthcheck" | "status";
 
 export interface CommandLine {
   command: Command;
   /** Arguments after `--`, passed to nats-server unchanged. */
   serverArgs: string[];
+  /** `healthcheck --ready`: ask for readiness, not liveness. */
+  ready: boolean;
+  /** `status --json`: the raw document. */
+  json: boolean;
 }
 
 /** What each exit status means: `--help` prints these, and a test keeps the README's table equal. */
@@ -59,6 +64,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "v" },
         check: { type: "boolean" },
+        ready: { type: "boolean" },
+        json: { type: "boolean" },
       },
     });
   } catch (error) {
@@ -69,15 +76,24 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (parsed.values.version) commands.push("version");
   if (parsed.values.check) commands.push("check");
   for (const word of parsed.positionals) {
-    if (word !== "healthcheck") {
+    if (word !== "healthcheck" && word !== "status") {
       throw new UsageError(
         `unknown command "${word}"; nats-server arguments go after "--" (see pot-nats --help)`,
       );
     }
-    commands.push("healthcheck");
+    commands.push(word);
   }
   if (commands.length > 1) {
     throw new UsageError(`choose one of ${commands.join(", ")}; see pot-nats --help`);
   }
-  return { command: commands[0] ?? "run", serverArgs };
+  const command = commands[0] ?? "run";
+  const ready = parsed.values.ready ?? false;
+  const json = parsed.values.json ?? false;
+  if (ready && command !== "healthcheck") {
+    throw new UsageError(`--ready goes with healthcheck; see pot-nats --help`);
+  }
+  if (json && command !== "status") {
+    throw new UsageError(`--json goes with status; see pot-nats --help`);
+  }
+  return { command, serverArgs, ready, json };
 }

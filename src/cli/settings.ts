@@ -54,6 +54,11 @@ export interface Settings {
   purgeDryRun: boolean;
   /** undefined: the default limit (half of the accounts in the resolver dir, at least one). */
   removeMax: number | undefined;
+  /** The supervisor's HTTP endpoint; 0 turns it off. */
+  httpPort: number;
+  httpHost: string;
+  /** A mounted JWT expiring within this many days is warned about (and counted) daily. */
+  expiryWarnDays: number;
 }
 
 /** One documented setting: what `--help` and the README print and what the parser accepts. */
@@ -147,6 +152,9 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
     "most accounts one mirror pass may remove from the resolver",
     "half the accounts in the resolver dir, at least 1",
   ),
+  doc("POT_NATS_HTTP_PORT", "8223", "the supervisor's /metrics, /status, /healthz, /readyz; 0 off"),
+  doc("POT_NATS_HTTP_HOST", "0.0.0.0", "address the HTTP endpoint listens on"),
+  doc("POT_NATS_EXPIRY_WARN_DAYS", "7", "warn (daily, and in a metric) of JWTs expiring this soon"),
 ];
 
 /** A setting with a default value, or (`value` undefined) with the phrase that says what applies. */
@@ -210,6 +218,9 @@ export function parseSettings(env: Env, cwd: string): Settings {
     purgeMax: reader.optionalInteger("POT_NATS_PURGE_MAX", 0, 1000000),
     purgeDryRun: reader.boolean("POT_NATS_PURGE_DRY_RUN"),
     removeMax: reader.optionalInteger("POT_NATS_REMOVE_MAX", 0, 1000000),
+    httpPort: reader.integer("POT_NATS_HTTP_PORT", 0, 65535),
+    httpHost: reader.host("POT_NATS_HTTP_HOST"),
+    expiryWarnDays: reader.integer("POT_NATS_EXPIRY_WARN_DAYS", 0, 3650),
   };
   reader.throwIfErrors();
   return settings;
@@ -265,6 +276,16 @@ class EnvReader {
     if (value === "true") return true;
     if (value === "false") return false;
     return this.#fail(name, this.string(name), "true or false", false);
+  }
+
+  /** A host name or an IP address (an IPv6 one with or without brackets). */
+  host(name: string): string {
+    const value = this.string(name);
+    const bare = value.replace(/^\[(.*)\]$/, "$1");
+    if (/^[A-Za-z0-9.-]+$/.test(bare) || /^[0-9A-Fa-f:.]+$/.test(bare) && bare.includes(":")) {
+      return bare;
+    }
+    return this.#fail(name, value, "a host name or an IP address like 0.0.0.0 or ::", value);
   }
 
   url(name: string): string {

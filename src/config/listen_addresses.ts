@@ -131,17 +131,6 @@ export function serverListenAddresses(
   return addresses;
 }
 
-/**
- * The host to connect to for a listen host: a wildcard (`0.0.0.0`, `::`, empty) means every
- * interface, so the loopback address of its family; anything else as is (brackets removed).
- */
-export function connectHost(host: string): string {
-  const bare = host.replace(/^\[(.*)\]$/, "$1");
-  if (bare === "" || bare === "0.0.0.0") return "127.0.0.1";
-  if (bare === "::") return "::1";
-  return bare;
-}
-
 /** `listen`'s value: a port, or `host:port` (Go's `net.SplitHostPort`); undefined if malformed. */
 function parseListen(value: ConfigValue): { host: string; port: number } | undefined {
   if (typeof value === "number") return { host: "", port: value };

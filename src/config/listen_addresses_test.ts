@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { connectHost, type ListenAddress, serverListenAddresses } from "./listen_addresses.ts";
+import { type ListenAddress, serverListenAddresses } from "./listen_addresses.ts";
+import { connectHost } from "../shared/host_port.ts";
 import { parseServerConfig } from "./format.ts";
 
 function addresses(

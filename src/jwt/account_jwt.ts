@@ -29,6 +29,8 @@ export interface AccountClaims {
   iss: string;
   name?: string;
   iat?: number;
+  /** When it expires (seconds since the epoch), if it does. */
+  exp?: number;
   nats: Record<string, unknown> & { signing_keys?: unknown; limits?: unknown };
 }
 
@@ -194,6 +196,7 @@ export function checkAccountJwt(
   const account: AccountClaims = { sub: claims.sub, iss: claims.iss, nats: claims.nats };
   if (claims.name !== undefined) account.name = claims.name;
   if (claims.iat !== undefined) account.iat = claims.iat;
+  if (claims.exp !== undefined && claims.exp !== 0) account.exp = claims.exp;
   return timeDependent
     ? { ok: true, jwt, claims: account, timeDependent }
     : { ok: true, jwt, claims: account };

@@ -14,7 +14,9 @@
 
 import { join } from "node:path";
 import type { ServerView } from "../config/server_view.ts";
-import type { Trust } from "../jwt/account_jwt.ts";
+import { isAccountPublicKey, type Trust } from "../jwt/account_jwt.ts";
+import { rejectionReason } from "../report/metrics.ts";
+import { Report } from "../report/report.ts";
 import type { FileGuard } from "../shared/bounded_read.ts";
 import { clip, type Logger, show } from "../shared/log.ts";
 import { pathExists } from "../shared/path_exists.ts";
@@ -31,6 +33,8 @@ export interface JwtChanges {
   repaired: string[];
   /** The checked JWT written for each added or changed account (what to push). */
   jwts: Map<string, string>;
+  /** When the change was first noticed (ms since the epoch), to measure its reaction time. */
+  detectedAt?: number;
 }
 
 export interface JwtMirrorOptions {
@@ -41,6 +45,12 @@ export interface JwtMirrorOptions {
   removeMax?: number;
   /** Reads the resolver dir (the mount and the config are read by the scan). */
   files?: FileGuard;
+  /** Where the mirror's state is reported (default: a report nobody reads). */
+  report?: Report;
+  /** `POT_NATS_EXPIRY_WARN_DAYS`: a JWT expiring within this many days is warned about daily. */
+  expiryWarnDays?: number;
+  /** Clock in ms (default `Date.now`). */
+  now?: () => number;
   /**
    * Runs before the files of removed accounts are deleted (the live account delete): nats-server
    * closes a deleted account's connections only while its JWT file still exists.
@@ -63,9 +73,15 @@ export class JwtMirror {
   readonly #known = new Map<string, string>();
   /** What was last logged about a lasting fact (key -> text), so it is logged once. */
   readonly #reported = new Map<string, string>();
+  /** Account -> when its coming expiry was last warned about. */
+  readonly #expiryWarned = new Map<string, number>();
+  readonly #report: Report;
+  readonly #now: () => number;
 
   constructor(options: JwtMirrorOptions) {
     this.#options = options;
+    this.#report = options.report ?? Report.unread();
+    this.#now = options.now ?? Date.now;
   }
 
   /**
@@ -75,7 +91,11 @@ export class JwtMirror {
    * @returns the accounts added, changed and removed (only those written or removed successfully).
    * @throws when the config's trust cannot be read (nothing is changed then).
    */
-  async apply(files: MountFile[] | undefined, config: ServerView): Promise<MirrorOutcome> {
+  async apply(
+    files: MountFile[] | undefined,
+    config: ServerView,
+    options: { detectedAt?: number } = {},
+  ): Promise<MirrorOutcome> {
     const { log, resolverDir, files: guard } = this.#options;
     const confPath = config.confPath;
     const readOptions = guard ? { files: guard } : {};
@@ -113,6 +133,7 @@ export class JwtMirror {
       log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
       this.#remember(plan, { written: [], removed: [] }, entries);
       const changes = { added: [], changed: [], removed: [], repaired: [], jwts: new Map() };
+      this.#reportRun(plan, resolverFiles, changes, entries);
       return { changes, failed: 0, timeRejected };
     }
     if (plan.removed.length > 0 && this.#options.beforeRemove) {
@@ -138,6 +159,7 @@ export class JwtMirror {
           w,
         ) => [accountOfFileName(w.name), w.jwt]),
       ),
+      ...(options.detectedAt !== undefined ? { detectedAt: options.detectedAt } : {}),
     };
     log.info("JWT mirror applied", {
       added: changes.added.length,
@@ -147,7 +169,67 @@ export class JwtMirror {
       unchanged: plan.unchanged.length,
       failed: result.failed.length,
     });
+    this.#reportRun(plan, resolverFiles, changes, entries);
     return { changes, failed: result.failed.length, timeRejected };
+  }
+
+  /** The run's state for the metrics and `/status`; warns daily about JWTs that expire soon. */
+  #reportRun(
+    plan: MirrorPlan,
+    resolverFiles: ReadonlyMap<string, string>,
+    changes: JwtChanges,
+    entries: MountEntry[],
+  ): void {
+    const { metrics, status } = this.#report;
+    const before =
+      [...resolverFiles.keys()].filter((name) => isAccountPublicKey(accountOfFileName(name)))
+        .length;
+    const accounts = before + changes.added.length - changes.removed.length;
+    const expiry = this.#expiry(entries);
+    metrics.jwtAccounts.set(accounts);
+    metrics.jwtRejectedFiles.set(plan.rejected.length);
+    metrics.jwtRepairs.inc(changes.repaired.length);
+    metrics.jwtNextExpiry.set(expiry.next ?? 0);
+    metrics.jwtExpiringAccounts.set(expiry.expiring.length);
+    status.mirrorRun({
+      accounts,
+      rejected: plan.rejected.map(({ name, reason }) => ({ file: name, reason })),
+      repaired: changes.repaired.length,
+      nextExpiry: expiry.next,
+      expiring: expiry.expiring,
+    });
+  }
+
+  /**
+   * The earliest expiry among the mounted valid JWTs, and the accounts expiring within the warning
+   * window, each warned about once a day.
+   */
+  #expiry(entries: MountEntry[]): {
+    next: number | undefined;
+    expiring: { account: string; expires: string }[];
+  } {
+    const now = this.#now();
+    const windowMs = (this.#options.expiryWarnDays ?? 7) * DAY_MS;
+    let next: number | undefined;
+    const expiring: { account: string; expires: string }[] = [];
+    for (const { check } of entries) {
+      if (!check.ok || check.claims.exp === undefined) continue;
+      const exp = check.claims.exp;
+      next = next === undefined ? exp : Math.min(next, exp);
+      if (exp * 1000 - now > windowMs) continue;
+      const account = check.claims.sub;
+      const expires = new Date(exp * 1000).toISOString();
+      expiring.push({ account, expires });
+      const warned = this.#expiryWarned.get(account);
+      if (warned === undefined || now - warned >= DAY_MS) {
+        this.#expiryWarned.set(account, now);
+        this.#options.log.warn(`the JWT of account ${account} expires at ${expires}`, {
+          account,
+          hint: "mount a renewed JWT for it before then; an expired JWT is not mirrored",
+        });
+      }
+    }
+    return { next, expiring };
   }
 
   /**
@@ -175,20 +257,18 @@ export class JwtMirror {
     const { systemAccount, guarded } = context;
     const current = new Set<string>();
     for (const rejected of plan.rejected) {
-      if (guarded.has(rejected.name)) continue;
       const key = `rejected:${rejected.name}`;
       current.add(key);
       const text = this.#checked.get(rejected.name)?.text ?? "";
-      this.#reportOnce(
-        key,
-        `${rejected.reason}\0${rejected.keptPrevious}\0${text}`,
-        () =>
-          log.error(`mounted JWT ${show(rejected.name)} rejected: ${rejected.reason}`, {
-            kept: rejected.keptPrevious
-              ? "the previously mirrored version"
-              : "nothing (not mirrored)",
-          }),
-      );
+      this.#reportOnce(key, `${rejected.reason}\0${rejected.keptPrevious}\0${text}`, () => {
+        this.#report.metrics.jwtRejections.inc({ reason: rejectionReason(rejected.reason) });
+        if (guarded.has(rejected.name)) return;
+        log.error(`mounted JWT ${show(rejected.name)} rejected: ${rejected.reason}`, {
+          kept: rejected.keptPrevious
+            ? "the previously mirrored version"
+            : "nothing (not mirrored)",
+        });
+      });
     }
     for (const kept of plan.newerInResolver) {
       const key = `older:${kept.name}`;
@@ -302,6 +382,8 @@ export class JwtMirror {
     return entries;
   }
 }
+
+const DAY_MS = 86_400_000;
 
 /** How long a resolver copy caught mid-write is given before it is read again. */
 const MID_WRITE_PAUSE_MS = 20;

@@ -27,6 +27,7 @@ import { pathExists } from "../shared/path_exists.ts";
 import { purgeAccount, type PurgeAccountOptions, type PurgeResult } from "./purge.ts";
 import { planPurge, type PurgePlan } from "./plan.ts";
 import { errorMessage } from "../shared/errors.ts";
+import { Report } from "../report/report.ts";
 
 export interface PurgeReconcilerOptions {
   /** `POT_NATS_PURGE_GRACE_SECONDS` in ms. */
@@ -55,6 +56,8 @@ export interface PurgeReconcilerOptions {
   now?: () => number;
   /** Passed on to every {@linkcode purgeAccount} (timeouts, attempts). */
   purge?: Pick<PurgeAccountOptions, "timeoutMs" | "attempts" | "retryDelayMs" | "verifyTimeoutMs">;
+  /** Where purges, refusals and pending accounts are reported (default: a report nobody reads). */
+  report?: Report;
 }
 
 /** What one run did. */
@@ -77,6 +80,7 @@ export class PurgeReconciler implements AsyncDisposable {
   #queued: Promise<PurgeRunReport> | undefined;
   #followUp: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
+  readonly #report: Report;
   /** Ends a purge's waits when the reconciler is closed, so a stop is never held up by one. */
   readonly #closing = new AbortController();
 
@@ -84,6 +88,7 @@ export class PurgeReconciler implements AsyncDisposable {
     this.#options = options;
     this.#log = options.log;
     this.#now = options.now ?? Date.now;
+    this.#report = options.report ?? Report.unread();
   }
 
   /**
@@ -146,6 +151,8 @@ export class PurgeReconciler implements AsyncDisposable {
       log.debug("purge reconcile skipped: JetStream is disabled");
       this.#absentSince = new Map();
       this.#clearFollowUp();
+      this.#report.metrics.purgePendingAccounts.set(0);
+      this.#report.status.purgePlanned({ pending: [] });
       return { skipped: "JetStream is disabled", results: [] };
     }
     const jetstreamDir = join(storeDir, "jetstream");
@@ -175,6 +182,8 @@ export class PurgeReconciler implements AsyncDisposable {
       log.debug("purge reconcile: no account has JetStream data", { dir: jetstreamDir });
       this.#absentSince = new Map();
       this.#clearFollowUp();
+      this.#report.metrics.purgePendingAccounts.set(0);
+      this.#report.status.purgePlanned({ pending: [] });
       return { results: [] };
     }
 
@@ -196,6 +205,7 @@ export class PurgeReconciler implements AsyncDisposable {
     });
     this.#absentSince = plan.absentSince;
     this.#logPlan(plan, now, jetstreamDir);
+    this.#reportPlan(plan, now);
     this.#scheduleFollowUp(plan);
 
     const results: PurgeResult[] = [];
@@ -227,17 +237,31 @@ export class PurgeReconciler implements AsyncDisposable {
         results.push({ account, purged: false, reason: `its JWT is in the ${seenIn}` });
         continue;
       }
-      results.push(
-        await purgeAccount(nc, account, {
-          ...this.#options.purge,
-          signal: this.#closing.signal,
-          jetstreamDir,
-          log,
-          ...(systemAccount !== undefined ? { systemAccount } : {}),
-        }),
-      );
+      const result = await purgeAccount(nc, account, {
+        ...this.#options.purge,
+        signal: this.#closing.signal,
+        jetstreamDir,
+        log,
+        ...(systemAccount !== undefined ? { systemAccount } : {}),
+      });
+      results.push(result);
+      const outcome = result.purged ? "purged" : "failed";
+      this.#report.metrics.purges.inc({ result: outcome });
+      this.#report.status.purgeDone(account, outcome);
     }
     return { plan, results };
+  }
+
+  /** The plan's state for the metrics and `/status`. */
+  #reportPlan(plan: PurgePlan, now: number): void {
+    const { metrics, status } = this.#report;
+    if (plan.refused) metrics.purges.inc({ result: "refused" });
+    metrics.purges.inc({ result: "dry_run" }, plan.wouldPurge.length);
+    metrics.purgePendingAccounts.set(plan.waiting.length);
+    status.purgePlanned({
+      pending: plan.waiting.map(({ account, dueInMs }) => ({ account, dueAt: now + dueInMs })),
+      ...(plan.refused ? { refused: plan.refused } : {}),
+    });
   }
 
   /**

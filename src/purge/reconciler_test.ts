@@ -10,6 +10,7 @@ import { silentLogger } from "../shared/log.ts";
 import { pathExists } from "../shared/path_exists.ts";
 import { ACCOUNT_PURGE_SUBJECT_PREFIX } from "./purge.ts";
 import { PurgeReconciler, type PurgeReconcilerOptions } from "./reconciler.ts";
+import { Report } from "../report/report.ts";
 import { createStream, streamMessages } from "../../tests/_helpers/jetstream.ts";
 import { makeAccount, makeUser } from "../../dev/jwt_fixtures.ts";
 import { captureLog } from "../../tests/_helpers/log_capture.ts";
@@ -17,6 +18,12 @@ import { connectWithCreds } from "../../dev/nats_client.ts";
 import { startNatsServer } from "../../tests/_helpers/nats_server.ts";
 import { pollUntil } from "../../dev/poll.ts";
 import { tempSetup } from "../../tests/_helpers/setup.ts";
+
+/** How many purges a report counted with `result`. */
+async function purges(report: Report, result: string): Promise<number> {
+  const { values } = await report.metrics.purges.get();
+  return values.find((value) => value.labels.result === result)?.value ?? 0;
+}
 
 /** Looks at a path as the purge does: a symlink is there, whatever it points to. */
 const exists = (path: string) => pathExists(path, { followSymlinks: false });
@@ -110,9 +117,12 @@ Deno.test("purge reconcile against a real server", async (t) => {
       await removeJwt(victim.pub);
       const { log, entries } = captureLog();
       purgeRequests.length = 0;
-      await using purge = reconciler({ dryRun: true, max: 10, log });
+      const counted = new Report({ processMetrics: false });
+      await using purge = reconciler({ dryRun: true, max: 10, log, report: counted });
       const report = await purge.run();
       assert.ok(report.plan?.wouldPurge.includes(victim.pub));
+      assert.equal(await purges(counted, "dry_run"), report.plan?.wouldPurge.length);
+      assert.equal(await purges(counted, "purged"), 0);
       assert.deepEqual(report.plan?.purge, []);
       assert.deepEqual(report.results, []);
       assert.ok(entries.some((e) => e.level === "info" && /would purge/.test(e.msg)));
@@ -130,21 +140,27 @@ Deno.test("purge reconcile against a real server", async (t) => {
       for (const account of due) await removeJwt(account).catch(() => {});
       const { log, entries } = captureLog();
       purgeRequests.length = 0;
-      await using purge = reconciler({ max: 1, log });
+      const counted = new Report({ processMetrics: false });
+      await using purge = reconciler({ max: 1, log, report: counted });
       const report = await purge.run();
       assert.match(
         report.plan?.refused ?? "",
         /2 accounts are due.*limit is 1.*POT_NATS_PURGE_MAX=2/,
       );
+      assert.equal(await purges(counted, "refused"), 1);
+      assert.match(counted.status.snapshot().purge.last_refusal?.reason ?? "", /limit is 1/);
       assert.deepEqual(report.results, []);
       assert.ok(entries.some((e) => e.level === "warn" && /POT_NATS_PURGE_MAX/.test(e.msg)));
       await sys.flush();
       assert.deepEqual(purgeRequests, []);
       for (const account of due) assert.ok(await exists(join(jetstreamDir, account)));
 
-      await using allowed = reconciler({ max: 2 });
+      const purgedCount = new Report({ processMetrics: false });
+      await using allowed = reconciler({ max: 2, report: purgedCount });
       const second = await allowed.run();
       assert.deepEqual(second.results.map((r) => r.purged), [true, true]);
+      assert.equal(await purges(purgedCount, "purged"), 2);
+      assert.equal(await purges(purgedCount, "refused"), 0);
     });
 
     await t.step("the system account and names that are not keys are left alone", async () => {

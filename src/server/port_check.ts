@@ -7,7 +7,8 @@
  * @module
  */
 
-import { connectHost, type ListenAddress } from "../config/listen_addresses.ts";
+import type { ListenAddress } from "../config/listen_addresses.ts";
+import { connectHost } from "../shared/host_port.ts";
 import { formatAddress } from "../shared/host_port.ts";
 import type { Logger } from "../shared/log.ts";
 import { ServerView } from "../config/server_view.ts";

@@ -8,6 +8,7 @@
 
 import type { Logger } from "../shared/log.ts";
 import { settledWithin } from "../shared/timing.ts";
+import { Report } from "../report/report.ts";
 
 /** The part of `Deno.ChildProcess` the supervisor uses; tests may pass their own. */
 export interface ChildHandle {
@@ -40,6 +41,8 @@ export interface ServerProcessOptions {
   log: Logger;
   stopTimeoutMs: number;
   spawn?: Spawner;
+  /** Where the child's state and restarts are reported (default: a report nobody reads). */
+  report?: Report;
 }
 
 /**
@@ -64,9 +67,12 @@ export class ServerProcess {
   #killTimer: ReturnType<typeof setTimeout> | undefined;
   #started: PromiseWithResolvers<void> = Promise.withResolvers();
 
+  readonly #report: Report;
+
   constructor(options: ServerProcessOptions) {
     this.#options = options;
     this.#spawn = options.spawn ?? spawnInherited;
+    this.#report = options.report ?? Report.unread();
   }
 
   get stopping(): boolean {
@@ -90,11 +96,13 @@ export class ServerProcess {
       const status = await child.status;
       this.#clearKillTimer();
       this.#child = undefined;
+      this.#report.metrics.serverUp.set(0);
       // Deno reports a child killed by signal n with code 128+n, as a shell does.
       const code = status.code;
       if (!this.#stopping && !this.#restarting) await this.#stopRequestedWithin();
       if (this.#stopping) {
         log.info("nats-server stopped", { code, signal: status.signal ?? undefined });
+        this.#report.status.serverState("exited", code);
         return code;
       }
       if (this.#restarting) {
@@ -107,6 +115,7 @@ export class ServerProcess {
         signal: status.signal ?? undefined,
         bin: request.bin,
       });
+      this.#report.status.serverState("exited", code);
       return code;
     }
   }
@@ -134,6 +143,7 @@ export class ServerProcess {
    */
   expectStop(): void {
     this.#stopping = true;
+    this.#report.status.serverState("stopping");
     this.#stopRequested.resolve();
   }
 
@@ -160,6 +170,8 @@ export class ServerProcess {
   async restart(): Promise<void> {
     if (this.#stopping || !this.#child) return;
     this.#restarting = true;
+    this.#report.status.serverState("restarting");
+    this.#report.metrics.serverRestarts.inc();
     this.#started = Promise.withResolvers();
     this.signal("SIGINT");
     this.#armKillTimer("restart");
@@ -178,6 +190,8 @@ export class ServerProcess {
       );
     }
     this.#child = child;
+    this.#report.status.serverStarted(child.pid);
+    this.#report.metrics.serverUp.set(1);
     log.info("nats-server started", { pid: child.pid, args: request.args.join(" ") });
     this.#started.resolve();
     return child;

@@ -12,6 +12,7 @@ import { decideSignal } from "./signals.ts";
 import { waitForFile } from "../shared/wait_for_file.ts";
 import { settledWithin } from "../shared/timing.ts";
 import type { Companion } from "./companion.ts";
+import type { Report } from "../report/report.ts";
 
 /** Longest a stop waits for the companions to let go of their connections to nats-server. */
 const RELEASE_MS = 1000;
@@ -26,6 +27,8 @@ export interface SupervisorOptions {
   extraArgs: string[];
   spawn?: Spawner;
   companion?: Companion;
+  /** Where the child's state is reported (default: a report nobody reads). */
+  report?: Report;
   /**
    * Says what is in the way when something already listens where nats-server will (default:
    * `findPortInUse` on the config); undefined when nothing is.
@@ -131,6 +134,7 @@ export class Supervisor {
       log,
       stopTimeoutMs: settings.stopTimeoutSeconds * 1000,
       ...(this.#options.spawn ? { spawn: this.#options.spawn } : {}),
+      ...(this.#options.report ? { report: this.#options.report } : {}),
     });
     this.#server = server;
     const exited = server.run();

@@ -60,6 +60,8 @@ export interface LoggerOptions {
   /** Where finished lines go (without newline); stderr by default. */
   write?: (line: string) => void;
   now?: () => Date;
+  /** Also hears every warning and error that is logged, its message masked and bounded. */
+  onProblem?: (level: "warn" | "error", message: string) => void;
 }
 
 /** Creates a logger; lines below `level` are dropped before they are formatted. */
@@ -67,6 +69,9 @@ export function createLogger(options: LoggerOptions): Logger {
   const write = options.write ?? writeStderrLine;
   const now = options.now ?? (() => new Date());
   const emit = (level: LogLevel) => (message: string, fields: Fields = {}) => {
+    if ((level === "warn" || level === "error") && options.onProblem) {
+      options.onProblem(level, clip(message, MESSAGE_MAX));
+    }
     if (RANK[level] < RANK[options.level]) return;
     write(formatLine(level, message, fields, now(), options.format));
   };

@@ -39,7 +39,8 @@ export const realTimers: Timers = {
 /**
  * Trailing debounce with a maximum wait: `trigger()` (re)starts a `debounceMs` timer; the action
  * runs `debounceMs` after the LAST trigger, but never later than `maxWaitMs` after the FIRST
- * trigger of the burst.
+ * trigger of the burst. The action is told when that first trigger came (the clock's time), so a
+ * caller can measure how long a change took from its first event to its effect.
  *
  * Triggers that arrive while the action runs are not lost: they cause exactly one more run after
  * it finishes (still respecting the debounce from the last trigger). Runs never overlap. An error
@@ -50,7 +51,7 @@ export const realTimers: Timers = {
  * resolves once a running action has finished.
  */
 export class Debouncer implements AsyncDisposable {
-  readonly #action: () => Promise<void>;
+  readonly #action: (firstTriggerAt: number) => Promise<void>;
   readonly #onError: (e: unknown) => void;
   readonly #debounceMs: number;
   readonly #maxWaitMs: number;
@@ -68,7 +69,7 @@ export class Debouncer implements AsyncDisposable {
    *   `maxWaitMs` is shorter than `debounceMs`.
    */
   constructor(
-    action: () => Promise<void>,
+    action: (firstTriggerAt: number) => Promise<void>,
     options: DebounceOptions & { onError: (e: unknown) => void },
   ) {
     const { debounceMs, maxWaitMs } = options;
@@ -149,9 +150,10 @@ export class Debouncer implements AsyncDisposable {
   /** Starts a run. The returned promise rejects only if `onError` throws. */
   #start(): Promise<void> {
     this.#clearTimer();
+    const firstTriggerAt = this.#burstStart ?? this.#timers.now();
     this.#burstStart = undefined;
     this.#dueWhileRunning = false;
-    const run = this.#runAction().finally(() => {
+    const run = this.#runAction(firstTriggerAt).finally(() => {
       this.#running = undefined;
       if (this.#dueWhileRunning && !this.#closed) void this.#start();
     });
@@ -159,9 +161,9 @@ export class Debouncer implements AsyncDisposable {
     return run;
   }
 
-  async #runAction(): Promise<void> {
+  async #runAction(firstTriggerAt: number): Promise<void> {
     try {
-      await this.#action();
+      await this.#action(firstTriggerAt);
     } catch (e) {
       this.#onError(e);
     }

@@ -10,6 +10,7 @@
 
 import { FileGuard } from "../shared/bounded_read.ts";
 import type { ServerView } from "../config/server_view.ts";
+import { Report } from "../report/report.ts";
 import { errorMessage } from "../shared/errors.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { Debouncer } from "./debounce.ts";
@@ -28,6 +29,8 @@ import { pause } from "../shared/timing.ts";
 const MAX_WAIT_MS = 1000;
 /** Longest a pass waits for a kubelet volume caught mid-update to settle. */
 const SETTLE_MAX_MS = 1000;
+/** The applied jwt digest while the mirror has something left to retry: matches no scan. */
+const UNSETTLED = "unsettled";
 /** How long a SIGHUP may take to show in `/varz` before it counts as rejected. */
 const RELOAD_CONFIRM_MS = 2000;
 
@@ -41,6 +44,14 @@ export interface PipelineOptions {
   checkConfig?: (bin: string, confPath: string) => Promise<ConfigCheck>;
   /** Reads every watched file (default: a guard with `settings.maxFileBytes`, warning to `log`). */
   files?: FileGuard;
+  /** Where passes, reloads and reaction times are reported (default: a report nobody reads). */
+  report?: Report;
+}
+
+/** What one pass did, for the status and the log. */
+interface PassRecord {
+  causes: Cause[];
+  did: string[];
 }
 
 export class ChangePipeline implements Companion {
@@ -50,6 +61,7 @@ export class ChangePipeline implements Companion {
   readonly #debouncer: Debouncer;
   readonly #watchers: DirWatchers;
   readonly #files: FileGuard;
+  readonly #report: Report;
   #configFiles: string[] = [];
   /** The server config as the last pass that could read it read it. */
   #config: ServerView | undefined;
@@ -66,7 +78,9 @@ export class ChangePipeline implements Companion {
     const { settings, log } = options;
     const files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#files = files;
+    this.#report = options.report ?? Report.unread();
     this.#mirror = new JwtMirror({
+      report: this.#report,
       mountDir: settings.jwtMountDir,
       resolverDir: settings.jwtDir,
       log,
@@ -74,7 +88,7 @@ export class ChangePipeline implements Companion {
       files,
       ...(options.beforeRemove ? { beforeRemove: options.beforeRemove } : {}),
     });
-    this.#debouncer = new Debouncer(() => this.#pass(), {
+    this.#debouncer = new Debouncer((firstTriggerAt) => this.#pass(firstTriggerAt), {
       debounceMs: settings.debounceMs,
       maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
       onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
@@ -102,7 +116,7 @@ export class ChangePipeline implements Companion {
     for (const cause of CAUSES) if (cause !== "jwt") this.#markApplied(cause, scan);
     try {
       const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan));
-      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
+      this.#markMirrored(outcome, scan);
     } catch (error) {
       this.#options.log.error(`JWT mirror before start failed: ${(error as Error).message}`);
     }
@@ -164,20 +178,46 @@ export class ChangePipeline implements Companion {
     this.#applied.set(cause, scan.digests.get(cause) ?? "");
   }
 
-  async #pass(): Promise<void> {
+  /**
+   * The jwt digest counts as applied only once the mirror left nothing to retry; until then it is
+   * marked unsettled, so every pass mirrors again, even one whose mount went back to the content
+   * last applied (a removed expired file must leave the rejected list too).
+   */
+  #markMirrored(outcome: MirrorOutcome, scan: Scan): void {
+    if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
+    else this.#applied.set("jwt", UNSETTLED);
+  }
+
+  /** One pass, reported: what it found and did, how long it took. */
+  async #pass(firstTriggerAt: number): Promise<void> {
     const server = this.#server;
     if (!server || server.stopping) return;
+    const started = performance.now();
+    const record: PassRecord = { causes: [], did: [] };
+    try {
+      await this.#passBody(server, firstTriggerAt, record);
+    } finally {
+      const ms = Math.round(performance.now() - started);
+      const { metrics, status } = this.#report;
+      metrics.lastPassTimestamp.set(Date.now() / 1000);
+      status.passDone({ at: new Date().toISOString(), ms, causes: record.causes, did: record.did });
+    }
+  }
+
+  async #passBody(server: ServerProcess, firstTriggerAt: number, record: PassRecord) {
     const { settings, log } = this.#options;
     const started = performance.now();
     const scan = await this.#scan();
     log.debug("change pass: scanned", { ms: Math.round(performance.now() - started) });
-    if (this.#stillSettling(scan)) return;
+    if (this.#stillSettling(scan)) return record.did.push("waited for a volume mid-update");
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
     const driftCheck = this.#driftCheckWanted;
     this.#driftCheckWanted = false;
+    record.causes = [...changed];
+    for (const cause of changed) this.#report.metrics.changesDetected.inc({ cause });
     if (changed.size === 0 && !driftCheck) {
       log.debug("change pass: no content changed");
-      return;
+      return record.did.push("nothing changed");
     }
     if (changed.size > 0) log.info("change detected", { causes: [...changed].join(",") });
 
@@ -185,27 +225,42 @@ export class ChangePipeline implements Companion {
     if (changed.has("jwt") || driftCheck) {
       // Every mirror run compares the mount with the resolver dir on disk: a drift check is a
       // mirror run whose mount did not change.
-      jwtChanges = await this.#mirrorJwts(scan);
+      jwtChanges = await this.#mirrorJwts(scan, firstTriggerAt);
       log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
+      record.did.push(describeMirror(jwtChanges, driftCheck));
       if (!hasEffect(jwtChanges)) changed.delete("jwt");
     }
-    if (changed.size === 0) {
-      await this.#reportJwtChanges(jwtChanges);
-      return;
-    }
+    if (changed.size === 0) return await this.#reportJwtChanges(jwtChanges);
 
     const decision = decideReload(settings.mode, changed);
+    const applied = [...changed].filter((cause) => cause !== "jwt");
     if (decision.testConfig && !(await this.#configAccepted(scan))) {
       // The server keeps its previous config; nothing but the JWT mirror is applied.
-      await this.#reportJwtChanges(jwtChanges);
-      return;
+      for (const cause of applied) {
+        this.#report.metrics.reloads.inc({ cause, result: "invalid_config" });
+      }
+      record.did.push("config invalid: not applied");
+      return await this.#reportJwtChanges(jwtChanges);
     }
-    if (decision.action === "reload") await this.#reload([...changed]);
+    if (decision.action === "reload") {
+      const result = await this.#reload([...changed]);
+      for (const cause of applied) this.#report.metrics.reloads.inc({ cause, result });
+      record.did.push(result === "ok" ? "reloaded (SIGHUP)" : "SIGHUP not confirmed");
+    }
     if (decision.action === "restart") {
       log.info("restarting nats-server to apply the change", { causes: [...changed].join(",") });
       await server.restart();
+      record.did.push("restarted nats-server");
     }
-    for (const cause of changed) if (cause !== "jwt") this.#markApplied(cause, scan);
+    for (const cause of applied) {
+      this.#markApplied(cause, scan);
+      if (decision.action !== "none") {
+        this.#report.metrics.reactionSeconds.observe(
+          { cause },
+          (Date.now() - firstTriggerAt) / 1000,
+        );
+      }
+    }
     if (decision.action === "none" && changed.size > 0) {
       const why = changed.size === 1 && changed.has("jwt")
         ? "JWT changes are applied by the claims push"
@@ -241,10 +296,10 @@ export class ChangePipeline implements Companion {
   }
 
   /** Mirrors; the jwt digest counts as applied only once nothing is left to retry. */
-  async #mirrorJwts(scan: Scan): Promise<JwtChanges | undefined> {
+  async #mirrorJwts(scan: Scan, detectedAt: number): Promise<JwtChanges | undefined> {
     try {
-      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan));
-      if (mirrorSettled(outcome)) this.#markApplied("jwt", scan);
+      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan), { detectedAt });
+      this.#markMirrored(outcome, scan);
       return outcome.changes;
     } catch (error) {
       this.#options.log.error(`JWT mirror failed: ${(error as Error).message}`, {
@@ -282,22 +337,25 @@ export class ChangePipeline implements Companion {
     return false;
   }
 
-  /** SIGHUP, confirmed by `/varz` `config_load_time` changing when the monitor port is on. */
-  async #reload(causes: Cause[]): Promise<void> {
+  /**
+   * SIGHUP, confirmed by `/varz` `config_load_time` changing when the monitor port is on.
+   * @returns "ok" (confirmed, or sent without a monitor to confirm it), else "rejected"
+   */
+  async #reload(causes: Cause[]): Promise<"ok" | "rejected"> {
     const { settings, log } = this.#options;
     const port = settings.monitorPort;
     const before = port === 0 ? undefined : await configLoadTime(port);
-    if (!this.#server?.signal("SIGHUP")) return;
+    if (!this.#server?.signal("SIGHUP")) return "rejected";
     if (before === undefined) {
       log.info("sent SIGHUP to nats-server", { causes: causes.join(",") });
-      return;
+      return "ok";
     }
     const deadline = Date.now() + RELOAD_CONFIRM_MS;
     while (Date.now() < deadline) {
       const now = await configLoadTime(port);
       if (now !== undefined && now !== before) {
         log.info("nats-server reloaded its configuration", { causes: causes.join(",") });
-        return;
+        return "ok";
       }
       await pause(5);
     }
@@ -305,6 +363,7 @@ export class ChangePipeline implements Companion {
       causes: causes.join(","),
       hint: "see nats-server's own log lines above for the reason",
     });
+    return "rejected";
   }
 
   async #reportJwtChanges(changes: JwtChanges | undefined): Promise<void> {
@@ -320,6 +379,16 @@ export class ChangePipeline implements Companion {
 function configOf(scan: Scan): ServerView {
   if (scan.config) return scan.config;
   throw scan.configError;
+}
+
+/** What a mirror run did, in a few words for `/status`. */
+function describeMirror(changes: JwtChanges | undefined, driftCheck: boolean): string {
+  if (!changes) return "JWT mirror failed";
+  const { added, changed, removed, repaired } = changes;
+  if (!hasEffect(changes)) return driftCheck ? "resolver dir checked: in step" : "JWTs unchanged";
+  const parts = [`+${added.length} ~${changed.length} -${removed.length}`];
+  if (repaired.length > 0) parts.push(`${repaired.length} repaired`);
+  return `JWTs mirrored: ${parts.join(", ")}`;
 }
 
 /** True when a mirror run wrote or removed something. */
