@@ -64,6 +64,7 @@ export class AdminJobs implements Companion {
 
   readonly #onDrift: ((accounts: string[]) => void) | undefined;
   readonly #config: () => ServerView;
+  readonly #pushRetryMs: number;
 
   /**
    * @param options.config the server config as last read (the pipeline reads it once per pass);
@@ -71,6 +72,8 @@ export class AdminJobs implements Companion {
    * @param options.files reads the creds, the signing key and the resolver dir
    * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
    *   resolver dir (the pipeline then writes them back)
+   * @param options.pushRetryMs how long a failed push waits before it is tried again (default
+   *   15 s; tests shorten it)
    */
   constructor(
     settings: Settings,
@@ -79,6 +82,7 @@ export class AdminJobs implements Companion {
       config: () => ServerView;
       files?: FileGuard;
       onDrift?: (accounts: string[]) => void;
+      pushRetryMs?: number;
     },
   ) {
     this.#settings = settings;
@@ -86,6 +90,7 @@ export class AdminJobs implements Companion {
     this.#config = options.config;
     this.#files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#onDrift = options.onDrift;
+    this.#pushRetryMs = options.pushRetryMs ?? PUSH_RETRY_MS;
   }
 
   /** Says what is off, or queues the first full push and reconcile. */
@@ -287,7 +292,7 @@ export class AdminJobs implements Companion {
     if (failed.length > 0 && !this.#closing.signal.aborted) {
       this.#log.info(
         `pushing ${failed.length} account JWT${failed.length === 1 ? "" : "s"} again in ` +
-          `${PUSH_RETRY_MS / 1000} s`,
+          `${this.#pushRetryMs / 1000} s`,
         { reason: firstError(results) },
       );
       this.#retryLater(failed);
@@ -313,7 +318,7 @@ export class AdminJobs implements Companion {
         if (jwt && !this.#toPush.has(account)) this.#toPush.set(account, jwt);
       }
       this.#kick();
-    }, PUSH_RETRY_MS);
+    }, this.#pushRetryMs);
   }
 }
 
