@@ -19,6 +19,7 @@ import { captureLog } from "../../tests/_helpers/log_capture.ts";
 import { startNatsServer } from "../../tests/_helpers/nats_server.ts";
 import { pollUntil } from "../../dev/poll.ts";
 import { tempSetup } from "../../tests/_helpers/setup.ts";
+import { settle } from "../../tests/_helpers/fake_timers.ts";
 
 async function withConnection<T>(
   nc: Promise<NatsConnection>,
@@ -361,4 +362,32 @@ Deno.test("a delete request is a self-signed generic JWT listing the accounts", 
   assert.ok(payload.iat >= before && payload.iat <= before + 5);
   assert.deepEqual(payload.nats, { accounts: ["AAAA"], type: "generic", version: 2 });
   assert.ok(typeof payload.jti === "string" && payload.jti.length > 0);
+});
+
+Deno.test({
+  name: "closing the connection ends a push that is collecting replies at once",
+  // BUG (minor), reported, not fixed here (a test-only change): once its flush is done, a round
+  // waits for `collectMs` of quiet in `settledWithin(allAnswered, ...)`, which closing the
+  // connection does not cut short. With the default 250 ms, AdminJobs.close() (and so the
+  // supervisor's exit after nats-server died, measured at ~30 ms elsewhere) can take up to 250 ms
+  // longer when a push is in that phase. Remove `ignore` once a close ends the wait.
+  ignore: true,
+  fn: async () => {
+    await using setup = await tempSetup();
+    await using server = await startNatsServer(setup);
+    const nc = await connectWithCreds(server.url, setup.sysUser.creds);
+    const pushing = pushClaims(nc, [{ account: setup.demo.pub, jwt: setup.demo.jwt }], {
+      log: silentLogger,
+      collectMs: 5000,
+    });
+    // Flushes complete in order: once this one has, the push's own flush has too, and the push
+    // is waiting for its 5 s of quiet.
+    await nc.flush();
+    await settle();
+    const closed = performance.now();
+    await nc.close();
+    await pushing;
+    const took = performance.now() - closed;
+    assert.ok(took < 1000, `the push ended ${took.toFixed(0)} ms after the connection closed`);
+  },
 });

@@ -68,6 +68,7 @@ export class AdminJobs implements Companion {
   readonly #report: Report;
   /** When the earliest change waiting to be pushed was first noticed (its reaction time). */
   #detectedAt: number | undefined;
+  readonly #pushRetryMs: number;
 
   /**
    * @param options.config the server config as last read (the pipeline reads it once per pass);
@@ -76,6 +77,8 @@ export class AdminJobs implements Companion {
    * @param options.onDrift called when a purge run finds mounted accounts without a JWT in the
    *   resolver dir (the pipeline then writes them back)
    * @param options.report where pushes, deletes, purges and the connection's state are reported
+   * @param options.pushRetryMs how long a failed push waits before it is tried again (default
+   *   15 s; tests shorten it)
    */
   constructor(
     settings: Settings,
@@ -85,6 +88,7 @@ export class AdminJobs implements Companion {
       files?: FileGuard;
       onDrift?: (accounts: string[]) => void;
       report?: Report;
+      pushRetryMs?: number;
     },
   ) {
     this.#settings = settings;
@@ -93,6 +97,7 @@ export class AdminJobs implements Companion {
     this.#report = options.report ?? Report.unread();
     this.#files = options.files ?? new FileGuard({ maxBytes: settings.maxFileBytes, log });
     this.#onDrift = options.onDrift;
+    this.#pushRetryMs = options.pushRetryMs ?? PUSH_RETRY_MS;
   }
 
   /** Says what is off, or queues the first full push and reconcile. */
@@ -333,7 +338,7 @@ export class AdminJobs implements Companion {
     if (failed.length > 0 && !this.#closing.signal.aborted) {
       this.#log.info(
         `pushing ${failed.length} account JWT${failed.length === 1 ? "" : "s"} again in ` +
-          `${PUSH_RETRY_MS / 1000} s`,
+          `${this.#pushRetryMs / 1000} s`,
         { reason: firstError(results) },
       );
       this.#retryLater(failed);
@@ -359,7 +364,7 @@ export class AdminJobs implements Companion {
         if (jwt && !this.#toPush.has(account)) this.#toPush.set(account, jwt);
       }
       this.#kick();
-    }, PUSH_RETRY_MS);
+    }, this.#pushRetryMs);
   }
 }
 

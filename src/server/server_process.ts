@@ -36,6 +36,18 @@ export function spawnInherited(request: SpawnRequest): ChildHandle {
   }).spawn();
 }
 
+/** The timer of the stop and restart deadlines; tests pass a fake clock. */
+export interface DeadlineTimers {
+  setTimeout(fn: () => void, ms: number): number;
+  clearTimeout(id: number): void;
+}
+
+/** The real timers (Deno 2.9's `setTimeout` returns a Timeout whose `Number()` is its id). */
+const realDeadlineTimers: DeadlineTimers = {
+  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
+  clearTimeout: (id) => clearTimeout(id),
+};
+
 export interface ServerProcessOptions {
   request: SpawnRequest;
   log: Logger;
@@ -43,6 +55,8 @@ export interface ServerProcessOptions {
   spawn?: Spawner;
   /** Where the child's state and restarts are reported (default: a report nobody reads). */
   report?: Report;
+  /** The timer of the kill deadline (default: the real one). */
+  timers?: DeadlineTimers;
 }
 
 /**
@@ -59,12 +73,13 @@ const STOP_REQUEST_WINDOW_MS = 250;
 export class ServerProcess {
   readonly #options: ServerProcessOptions;
   readonly #spawn: Spawner;
+  readonly #timers: DeadlineTimers;
   #child: ChildHandle | undefined;
   #stopping = false;
   /** Resolves once a stop has been asked for. */
   readonly #stopRequested: PromiseWithResolvers<void> = Promise.withResolvers();
   #restarting = false;
-  #killTimer: ReturnType<typeof setTimeout> | undefined;
+  #killTimer: number | undefined;
   #started: PromiseWithResolvers<void> = Promise.withResolvers();
 
   readonly #report: Report;
@@ -73,6 +88,7 @@ export class ServerProcess {
     this.#options = options;
     this.#spawn = options.spawn ?? spawnInherited;
     this.#report = options.report ?? Report.unread();
+    this.#timers = options.timers ?? realDeadlineTimers;
   }
 
   get stopping(): boolean {
@@ -201,7 +217,7 @@ export class ServerProcess {
     this.#clearKillTimer();
     const { stopTimeoutMs, log } = this.#options;
     const child = this.#child;
-    this.#killTimer = setTimeout(() => {
+    this.#killTimer = this.#timers.setTimeout(() => {
       if (this.#child !== child) return;
       log.warn(`nats-server did not ${reason} within ${stopTimeoutMs} ms; killing it`, {
         hint: "raise POT_NATS_STOP_TIMEOUT_SECONDS if the server needs longer",
@@ -211,7 +227,7 @@ export class ServerProcess {
   }
 
   #clearKillTimer(): void {
-    if (this.#killTimer !== undefined) clearTimeout(this.#killTimer);
+    if (this.#killTimer !== undefined) this.#timers.clearTimeout(this.#killTimer);
     this.#killTimer = undefined;
   }
 }

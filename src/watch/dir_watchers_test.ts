@@ -204,3 +204,93 @@ Deno.test("dir watchers: a file event still asks for a pass", async () => {
     }
   });
 });
+
+Deno.test("dir watchers: a watched directory that is removed and made again is watched again", async () => {
+  await withTempDir(async (parent) => {
+    const dir = join(parent, "watched");
+    Deno.mkdirSync(dir);
+    const t = setUp(dir);
+    try {
+      assert.equal(t.watchers.sync(t.dirs), 1);
+      Deno.removeSync(dir);
+      // The dead watcher is dropped, and a pass is asked for (which re-arms).
+      await pollUntil(
+        "the removed directory's watcher to be dropped",
+        () => t.watchers.watched.length === 0 && t.events > 0,
+      );
+      assert.equal(t.watchers.sync(t.dirs), 0, "nothing to watch while it is gone");
+      Deno.mkdirSync(dir);
+      assert.equal(t.watchers.sync(t.dirs), 1, "armed again, on the new directory");
+      assert.deepEqual(t.watchers.watched, [dir]);
+      const before = t.events;
+      Deno.writeTextFileSync(join(dir, "a.jwt"), "x");
+      await pollUntil("an event from the new directory", () => t.events > before);
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+/** A watched path that is a symlink to `first`, for swapping to `second` as kubelet swaps `..data`. */
+async function withSymlinkedDir(
+  fn: (paths: { dir: string; first: string; second: string; swap: () => void }) => Promise<void>,
+): Promise<void> {
+  await withTempDir(async (parent) => {
+    const [first, second, dir] = ["first", "second", "watched"].map((name) => join(parent, name));
+    Deno.mkdirSync(first!);
+    Deno.mkdirSync(second!);
+    Deno.symlinkSync(first!, dir!);
+    const swap = () => {
+      // Atomically: nothing is removed, so no watcher ends by itself.
+      Deno.symlinkSync(second!, join(parent, "next"));
+      Deno.renameSync(join(parent, "next"), dir!);
+    };
+    await fn({ dir: dir!, first: first!, second: second!, swap });
+  });
+}
+
+Deno.test("dir watchers: a directory whose inode changed (a swapped symlink) is re-armed", async () => {
+  await withSymlinkedDir(async ({ dir, swap }) => {
+    const t = setUp(dir);
+    try {
+      assert.equal(t.watchers.sync(t.dirs), 1);
+      assert.equal(t.watchers.sync(t.dirs), 0, "an unchanged directory is not re-armed");
+      swap();
+      assert.equal(t.watchers.sync(t.dirs), 1, "the next sync re-arms it on the new inode");
+      assert.deepEqual(t.watchers.watched, [dir]);
+      assert.equal(t.watchers.sync(t.dirs), 0, "and only once");
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test({
+  name: "dir watchers: the watcher re-armed on a swapped symlink hears the new directory",
+  // BUG, reported, not fixed here (a test-only change): #arm() closes the old watcher and starts
+  // the new one on the same path in one synchronous turn, and on Deno 2.9.6 the new watcher then
+  // keeps getting the OLD directory's events and none of the new one's (with a macrotask between
+  // the close and the new Deno.watchFs it works). So after a swap of a symlinked watched dir only
+  // the directory check (new, removed, renamed files, within ~1 s) and the re-scan (edits in place)
+  // see changes there. Remove `ignore` once the re-armed watcher hears the new directory.
+  ignore: true,
+  fn: async () => {
+    await withSymlinkedDir(async ({ dir, second, swap }) => {
+      const t = setUp(dir);
+      try {
+        t.watchers.sync(t.dirs);
+        swap();
+        assert.equal(t.watchers.sync(t.dirs), 1);
+        const before = t.events;
+        Deno.writeTextFileSync(join(second, "a.jwt"), "x");
+        await pollUntil(
+          "an event from the directory the link now points at",
+          () => t.events > before,
+          { timeoutMs: 5000 },
+        );
+      } finally {
+        await t.watchers.close();
+      }
+    });
+  },
+});
