@@ -81,6 +81,8 @@ export class ServerProcess {
   #restarting = false;
   #killTimer: number | undefined;
   #started: PromiseWithResolvers<void> = Promise.withResolvers();
+  /** Resolves once run() has returned or thrown: no child will start after that. */
+  readonly #ended: PromiseWithResolvers<void> = Promise.withResolvers();
 
   readonly #report: Report;
 
@@ -106,6 +108,14 @@ export class ServerProcess {
    * @throws when the binary cannot be started (missing, not executable).
    */
   async run(): Promise<number> {
+    try {
+      return await this.#runChildren();
+    } finally {
+      this.#ended.resolve();
+    }
+  }
+
+  async #runChildren(): Promise<number> {
     const { log, request } = this.#options;
     while (true) {
       const child = this.#startChild();
@@ -181,7 +191,7 @@ export class ServerProcess {
 
   /**
    * Restarts nats-server gracefully (SIGINT, wait, start again). Resolves once the new child runs,
-   * or at once when a stop is under way (a stop always wins over a restart).
+   * at once when a stop is under way, or when run() ends first (a stop always wins over a restart).
    */
   async restart(): Promise<void> {
     if (this.#stopping || !this.#child) return;
@@ -191,7 +201,7 @@ export class ServerProcess {
     this.#started = Promise.withResolvers();
     this.signal("SIGINT");
     this.#armKillTimer("restart");
-    await this.#started.promise;
+    await Promise.race([this.#started.promise, this.#ended.promise]);
   }
 
   #startChild(): ChildHandle {

@@ -240,13 +240,8 @@ Deno.test("ServerProcess: restart()", async (t) => {
 
   await t.step({
     name: "the restart() a stop won over settles once run() has ended",
-    // BUG, reported, not fixed here (a test-only change): restart() waits for the next child's
-    // start, which never comes once a stop won, so its promise never settles. The pipeline awaits
-    // restart() inside a pass and its close() waits for the pass, so a SIGTERM that arrives while
-    // nats-server is stopping for a restart (leaf mode, a config change) holds the supervisor's
-    // exit up until CLOSE_MS (5 s) cuts the cleanup off, with an error line. Remove `ignore` once
-    // restart() settles when run() ends.
-    ignore: true,
+    // A SIGTERM that arrives while nats-server is stopping for a restart must not hold the
+    // supervisor's exit: the pipeline awaits restart() inside a pass, and close() awaits the pass.
     fn: async () => {
       await using children = new ScriptChildren();
       const { server } = serverProcess(

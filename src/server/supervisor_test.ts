@@ -249,11 +249,8 @@ Deno.test("Supervisor: cleanup that hangs never holds up the exit for long", asy
 
 Deno.test({
   name: "Supervisor: a stop during a leaf-mode restart exits at once, with nothing cut off",
-  // BUG, reported, not fixed here (a test-only change): ServerProcess.restart() never settles
-  // once a stop wins over it (see server_process_test.ts). The pass that asked for the restart
-  // waits on it for good, the pipeline's close() waits for that pass, and the supervisor exits
-  // only once CLOSE_MS (5 s) cuts the cleanup off, with an error line. Remove `ignore` with the fix.
-  ignore: true,
+  // restart() once never settled when a stop won over it: the pass that asked for the restart
+  // waited for good, and the exit came only when CLOSE_MS (5 s) cut the cleanup off.
   fn: async () => {
     await using setup = await tempSetup();
     await using children = new ScriptChildren();
