@@ -51,6 +51,8 @@ export class DirWatchers implements AsyncDisposable {
   readonly #watches = new Map<string, Watch>();
   /** Watchers to close once the watcher thread is free. */
   readonly #toClose: Watch[] = [];
+  /** Directories whose replaced watcher is closing: re-armed once its loop has ended. */
+  readonly #closing = new Set<string>();
   readonly #onEvent: () => void;
   readonly #log: Logger;
   readonly #fifos: FifoHolder;
@@ -137,18 +139,34 @@ export class DirWatchers implements AsyncDisposable {
       if (this.#wanted.has(dir) && identityOf(dir) === watch.identity) continue;
       this.#watches.delete(dir);
       closeQuietly(watch.watcher);
+      if (this.#wanted.has(dir)) this.#rearmAfterClose(dir, watch);
     }
     // Only now, with the watchers of other directories closed: letting go of a FIFO is an event.
     this.#fifos.release(this.#wanted);
     let started = 0;
     for (const dir of this.#wanted) {
-      if (this.#watches.has(dir)) continue;
+      if (this.#watches.has(dir) || this.#closing.has(dir)) continue;
       const identity = identityOf(dir);
       if (identity === undefined) continue;
       if (!watcherThreadFree(this.#threadState())) break;
       if (this.#start(dir, identity)) started++;
     }
     return started;
+  }
+
+  /**
+   * Arms a replaced directory's new watcher only once the old one's loop has ended: a new
+   * `Deno.watchFs()` on the same path while the old watcher is still closing keeps hearing the
+   * old directory (a swapped symlink) and none of the new one. Then asks for a pass, because the
+   * directory went unwatched for a moment.
+   */
+  #rearmAfterClose(dir: string, watch: Watch): void {
+    this.#closing.add(dir);
+    void watch.loop.then(() => {
+      this.#closing.delete(dir);
+      if (this.#closed) return;
+      if (this.#arm() > 0) this.#onEvent();
+    });
   }
 
   /** After each directory check: asks for a pass when something changed, arms what had to wait. */
@@ -166,7 +184,9 @@ export class DirWatchers implements AsyncDisposable {
 
   #armingPending(): boolean {
     if (this.#toClose.length > 0) return true;
-    for (const dir of this.#wanted) if (!this.#watches.has(dir)) return true;
+    for (const dir of this.#wanted) {
+      if (!this.#watches.has(dir) && !this.#closing.has(dir)) return true;
+    }
     return this.#watches.size > this.#wanted.size;
   }
 
