@@ -146,7 +146,8 @@ export function planMirror(
   const systemFile = options.systemAccount && jwtFileName(options.systemAccount);
   const mountedAccounts = [...mounted].filter((name) => name !== systemFile).length;
   if (mountedAccounts === 0) {
-    plan.refusedRemoval = emptyMountReason(mounted.size, resolverFiles.size);
+    const kept = [...resolverFiles.keys()].filter((name) => name !== systemFile).length;
+    plan.refusedRemoval = emptyMountReason(mounted.size, kept);
     return plan;
   }
 
