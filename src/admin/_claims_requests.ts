@@ -165,13 +165,15 @@ async function requestRound(
       }
     }
     let flushError: string | undefined;
+    // A close ends the round at once: nats.js never settles a flush that is pending when the
+    // connection is closed (close() drops the outstanding PONGs), and the quiet period would
+    // otherwise hold the supervisor's exit for up to `collectMs`.
+    const closed = nc.closed().then(() => {
+      throw new ClosedConnectionError();
+    });
+    closed.catch(() => {/* settles when the connection closes, often long after this round */});
+    const answeredOrClosed = Promise.race([allAnswered.promise, closed]).catch(() => {});
     if (sendError === undefined) {
-      // nats.js never settles a flush that is pending when the connection is closed (close()
-      // drops the outstanding PONGs): without the race, a push hangs the supervisor's exit.
-      const closed = nc.closed().then(() => {
-        throw new ClosedConnectionError();
-      });
-      closed.catch(() => {/* settles when the connection closes, often long after this round */});
       await Promise.race([nc.flush(), closed]).catch((error) => {
         flushError = errorMessage(error);
       });
@@ -180,14 +182,14 @@ async function requestRound(
     lastActivity = Math.max(lastActivity, lastPublish);
     while (
       sendError === undefined && flushError === undefined && !sub.isClosed() &&
-      complete < requests.length
+      !nc.isClosed() && complete < requests.length
     ) {
       const now = performance.now();
       const quietFor = now - lastActivity;
       if (quietFor >= options.collectMs || now - lastPublish >= options.maxWaitMs) break;
       // Sleep until the earliest moment the quiet period could be over (or every request has
       // its expected replies), then look again.
-      await settledWithin(allAnswered.promise, Math.ceil(options.collectMs - quietFor));
+      await settledWithin(answeredOrClosed, Math.ceil(options.collectMs - quietFor));
     }
     if (nc.isClosed()) {
       const lost = flushError ?? "closed connection";
