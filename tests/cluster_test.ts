@@ -69,6 +69,17 @@ async function purgeReport(nodes: ClusterNode[], account: string, from: number[]
   return report.join("\n");
 }
 
+/** For a failed wait: which JWT this node has loaded and stored, and what its supervisor logged. */
+async function jwtReport(node: ClusterNode, account: string, from: number): Promise<string> {
+  const loaded = await loadedAccount(node, account).catch((error) => ({ error: String(error) }));
+  const stored = await resolverJwt(node, account);
+  return [
+    `--- ${node.name}: loaded ${JSON.stringify(loaded).slice(0, 400)}`,
+    `--- ${node.name}: stored ${stored?.slice(-40) ?? "nothing"}`,
+    ...node.run.lines.slice(from),
+  ].join("\n");
+}
+
 async function* walk(dir: string, prefix = ""): AsyncGenerator<string> {
   try {
     for await (const entry of Deno.readDir(dir)) {
@@ -150,12 +161,16 @@ Deno.test("a three-node cluster, one supervisor per node: pushes and purges reac
     const from = nodes.map((node) => node.run.lines.length);
     await writeFileAtomic(join(first.mountDir, `${demo.pub}.jwt`), updated.jwt + "\n");
 
-    for (const node of nodes) {
+    for (const [index, node] of nodes.entries()) {
       await pollUntil(`${node.name} to store and load the new demo JWT`, async () => {
         const loaded = await loadedAccount(node, demo.pub);
         return loaded.jwt === updated.jwt && loaded.streams === 9 &&
           (await resolverJwt(node, demo.pub)) === updated.jwt;
-      }, { timeoutMs: SLOW_MS });
+      }, { timeoutMs: SLOW_MS }).catch(async (error) => {
+        throw new Error(
+          `${(error as Error).message}\n${await jwtReport(node, demo.pub, from[index]!)}`,
+        );
+      });
     }
     // Nodes 2 and 3 got it from the cluster (node 1's push), not from their own mounts.
     for (const [index, node] of nodes.entries()) {
