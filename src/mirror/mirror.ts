@@ -56,6 +56,8 @@ export interface JwtMirrorOptions {
    * closes a deleted account's connections only while its JWT file still exists.
    */
   beforeRemove?: (accounts: string[]) => Promise<void>;
+  /** Checks one mounted file (default `checkMountFile`; tests count the calls). */
+  checkFile?: typeof checkMountFile;
 }
 
 export interface MirrorOutcome {
@@ -369,7 +371,7 @@ export class JwtMirror {
       if (text !== undefined && cached?.text === text && cached.trustKey === trustKey) {
         return cached.entry;
       }
-      const entry = checkMountFile(file, trust);
+      const entry = (this.#options.checkFile ?? checkMountFile)(file, trust);
       // A verdict that depends on the clock (exp/nbf) is checked again on every pass.
       if (text !== undefined && !entry.check.timeDependent) {
         this.#checked.set(file.name, { text, trustKey, entry });
