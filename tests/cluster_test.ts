@@ -106,18 +106,26 @@ async function createReplicatedStream(
     const info = await nc.request("$JS.API.INFO", "", { timeout: SLOW_MS });
     return !(info.json() as { error?: unknown }).error;
   }, { timeoutMs: SLOW_MS });
-  const created = await nc.request(
-    `$JS.API.STREAM.CREATE.${name}`,
-    JSON.stringify({
-      name,
-      subjects: [`${name.toLowerCase()}.>`],
-      storage: "file",
-      num_replicas: 3,
-    }),
-    { timeout: SLOW_MS },
-  );
-  const body = created.json() as { error?: { description: string } };
-  if (body.error) throw new Error(`stream ${name}: ${body.error.description}`);
+  // On a loaded machine a node can miss its heartbeats and count as offline for a moment: the
+  // meta leader then refuses an R3 placement ("no suitable peers"), which a retry gets past.
+  await pollUntil(`stream ${name} to be created`, async () => {
+    const created = await nc.request(
+      `$JS.API.STREAM.CREATE.${name}`,
+      JSON.stringify({
+        name,
+        subjects: [`${name.toLowerCase()}.>`],
+        storage: "file",
+        num_replicas: 3,
+      }),
+      { timeout: SLOW_MS },
+    );
+    const body = created.json() as { error?: { description: string } };
+    if (!body.error) return true;
+    if (/no suitable peers|peer offline/.test(body.error.description)) return false;
+    throw new Error(`stream ${name}: ${body.error.description}`);
+  }, { timeoutMs: SLOW_MS, intervalMs: 250 }).catch((error) => {
+    throw new Error(`stream ${name}: ${(error as Error).message}`);
+  });
   for (let i = 0; i < messages; i++) {
     const ack = await nc.request(`${name.toLowerCase()}.m`, `message ${i}`, { timeout: SLOW_MS });
     const reply = ack.json() as { error?: { description: string } };
