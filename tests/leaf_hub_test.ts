@@ -17,6 +17,7 @@ import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
 import { writeFileAtomic } from "../src/mirror/files.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { serverVersion } from "../src/server/server_binary.ts";
+import { getMonitor } from "../src/shared/monitor.ts";
 import { makeCertificates } from "../dev/certificates.ts";
 import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
 import { connectReconnecting, connectWithCreds, recordStatus } from "../dev/nats_client.ts";
@@ -354,6 +355,11 @@ Deno.test("leaf mode on a real hub and leaf: flow, pushes, reloads, restarts, pu
     }
     assert.equal(await streamMessages(leafNc, "KEEP"), stored);
     assert.equal(leafStatus.first("disconnect", mark), undefined);
+    // The probes of examples/kubernetes/leaf pass without the hub.
+    for (const path of ["healthz", "healthz?js-enabled-only=true", "healthz?js-server-only=true"]) {
+      const health = await getMonitor(leaf.options.monitorPort, path);
+      assert.equal(health.status, 200, `${path}: ${health.text}`);
+    }
     await hub.start();
     await topology.waitForHubToSeeLeaf({ count: 2, timeoutMs: SLOW_MS });
     assert.equal(await requestUntilAnswered(leafNc, "at.hub"), "hub");
