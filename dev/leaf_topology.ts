@@ -126,8 +126,9 @@ export async function startLeafTopology(options: LeafTopologyOptions): Promise<L
       run,
       [Symbol.asyncDispose]: dispose,
     };
-    await run.waitForLine(/watching for changes mode=leaf/);
-    await result.waitForHubToSeeLeaf();
+    // Generous: test files run in parallel on few cores.
+    await run.waitForLine(/watching for changes mode=leaf/, { timeoutMs: 30_000 });
+    await result.waitForHubToSeeLeaf({ timeoutMs: 30_000 });
     return result;
   } catch (error) {
     await dispose();
