@@ -261,7 +261,8 @@ export class ChangePipeline implements Companion {
    */
   async #configAccepted(scan: Scan, changed: ReadonlySet<Cause>): Promise<boolean> {
     const { settings, log } = this.#options;
-    const key = CAUSES.filter((cause) => cause !== "jwt").map((c) => scan.digests.get(c)).join(":");
+    const key = CAUSES.filter((cause) => cause !== "jwt")
+      .map((cause) => scan.digests.get(cause)).join(":");
     if (key === this.#rejectedConfig) return false;
     if (scan.rejectedConfig.length > 0) {
       // nats-server would block on a FIFO or read a huge file just the same: never test or apply.
