@@ -27,6 +27,8 @@ export interface DevSetupOptions {
   monitorPort: number;
   serverBin: string;
   serverName?: string;
+  /** JetStream's `domain` (a leaf keeps its own, so its streams and the hub's do not clash). */
+  jetstreamDomain?: string;
   /** Extra lines appended to server.conf (e.g. a cluster block). */
   extraConfig?: string;
   /** The supervisor's HTTP endpoint on 127.0.0.1 (`POT_NATS_HTTP_PORT`); 0 or absent: off. */
@@ -171,7 +173,9 @@ export function serverConfigText(setup: DevSetup): string {
     `port: ${options.clientPort}`,
     `operator: "../operator.jwt"`,
     `include "./accounts.conf"`,
-    `jetstream { store_dir: "${setup.storeDir}" }`,
+    `jetstream { store_dir: "${setup.storeDir}"${
+      options.jetstreamDomain ? `, domain: ${options.jetstreamDomain}` : ""
+    } }`,
     `resolver { type: full, dir: "${setup.jwtDir}", allow_delete: true, interval: "2m", timeout: "1.9s" }`,
     options.extraConfig ?? "",
     "",

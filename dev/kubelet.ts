@@ -3,9 +3,13 @@
  * `name -> ..data/name`, `..data -> ..<timestamp>`; an update writes a new timestamped dir, points
  * `..data_tmp` at it, renames `..data_tmp` over `..data`, fixes the visible links, and removes the
  * old timestamped dir. No event is ever reported for a visible name itself.
+ *
+ * A name with a `/` (a projected volume's `items[].path`, such as `leafnode/hub.creds`) is written
+ * below `..data`, and only its first segment gets a visible link (`leafnode -> ..data/leafnode`), as
+ * kubelet does.
  */
 
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 
 let sequence = 0;
 
@@ -21,8 +25,10 @@ export async function kubeletWrite(volume: string, files: Record<string, string>
   const stampDir = join(volume, stamp);
   await Deno.mkdir(stampDir);
   for (const [name, text] of Object.entries(files)) {
+    await Deno.mkdir(dirname(join(stampDir, name)), { recursive: true });
     await Deno.writeTextFile(join(stampDir, name), text);
   }
+  const topLevel = new Set(Object.keys(files).map((name) => name.split("/")[0]!));
   const dataLink = join(volume, "..data");
   const previous = await Deno.readLink(dataLink).catch(() => undefined);
   const tmpLink = join(volume, "..data_tmp");
@@ -33,11 +39,11 @@ export async function kubeletWrite(volume: string, files: Record<string, string>
   for await (const entry of Deno.readDir(volume)) {
     if (!entry.name.startsWith(".")) visible.add(entry.name);
   }
-  for (const name of Object.keys(files)) {
+  for (const name of topLevel) {
     if (!visible.has(name)) await Deno.symlink(join("..data", name), join(volume, name));
   }
   for (const name of visible) {
-    if (!(name in files)) await Deno.remove(join(volume, name));
+    if (!topLevel.has(name)) await Deno.remove(join(volume, name));
   }
   if (previous) await Deno.remove(join(volume, previous), { recursive: true });
   return swappedAt;

@@ -4,6 +4,10 @@
  * as the tests run it. Prints a table and rewrites the generated block of BENCHMARKS.md.
  *
  *   deno task bench [--trials 20] [--accounts 10000] [--idle-seconds 60] [--no-write]
+ *   deno task bench --only leaf [--server-bin <nats-server>]... [--trials 10]
+ *
+ * `--only leaf` runs only the leaf restart figures (a hub and a supervised leaf), once per
+ * `--server-bin` (default: the nats-server the tests use), into their own block of BENCHMARKS.md.
  */
 
 import { join } from "node:path";
@@ -25,6 +29,9 @@ import { kubeletWrite } from "../dev/kubelet.ts";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
+import { startLeafTopology } from "../dev/leaf_topology.ts";
+import { measureLeafRestart, type RestartProbe } from "../dev/leaf_restart.ts";
+import { connectReconnecting, recordStatus } from "../dev/nats_client.ts";
 import { installTransportErrorGuard } from "../src/admin/transport_guard.ts";
 import { silentLogger } from "../src/shared/log.ts";
 
@@ -44,8 +51,13 @@ const args = parseArgs({
     accounts: { type: "string", default: "10000" },
     "idle-seconds": { type: "string", default: "60" },
     "no-write": { type: "boolean", default: false },
+    only: { type: "string" },
+    "server-bin": { type: "string", multiple: true },
   },
 }).values;
+if (args.only !== undefined && args.only !== "leaf") {
+  throw new TypeError(`--only takes "leaf", got "${args.only}"`);
+}
 const TRIALS = Number(args.trials);
 const ACCOUNTS = Number(args.accounts);
 const IDLE_SECONDS = Number(args["idle-seconds"]);
@@ -395,6 +407,69 @@ async function footprintFigures(rows: Row[]): Promise<void> {
   });
 }
 
+/**
+ * Leaf restarts: a hub and a supervised leaf; each trial changes the leaf's config (adds or drops
+ * a second remote), which restarts its nats-server, and measures it (see dev/leaf_restart.ts).
+ */
+async function leafFigures(serverBin: string): Promise<Row[]> {
+  const version = await serverVersion(serverBin);
+  const trials = Math.min(TRIALS, 10);
+  console.error(`leaf restarts (nats-server ${version}): ${trials} trials`);
+  await using topology = await startLeafTopology({ serverBin });
+  const { leaf, run } = topology;
+  const ops = await topology.addSharedAccount("ops");
+  await pollUntil("ops mirrored", () => pathExists(join(leaf.jwtDir, `${ops.account.pub}.jwt`)));
+  const from = run.lines.length;
+  const opsRemote = await makeUser(ops.account, { name: "ops-remote" });
+  await topology.writeCreds({ "leafnode/ops.creds": opsRemote.creds });
+  await run.waitForLine(/restarting nats-server to apply the change causes=creds/, { from });
+  await topology.waitForHubToSeeLeaf();
+
+  const probe = async (options = {}): Promise<RestartProbe> => {
+    const nc = await connectReconnecting(leaf.clientUrl, leaf.demoUser.creds, options);
+    return { nc, status: recordStatus(nc) };
+  };
+  const normal = await probe();
+  const fast = await probe({ reconnectTimeWait: 50, reconnectJitter: 0 });
+  const samples = { client: [] as number[], fast: [] as number[], hub: [] as number[] };
+  try {
+    await normal.nc.request(
+      "$JS.API.STREAM.CREATE.BENCH",
+      JSON.stringify({ name: "BENCH", subjects: ["BENCH.>"], storage: "file" }),
+      { timeout: 5000 },
+    );
+    for (let i = 1; i <= trials; i++) {
+      const remotes = i % 2 === 1
+        ? [{ account: leaf.demo.pub }, {
+          account: ops.account.pub,
+          credsPath: "leafnode/ops.creds",
+        }]
+        : [{ account: leaf.demo.pub }];
+      // A client connected long ago retries at once when dropped: make each trial start so.
+      await idle(2.5);
+      const figures = await measureLeafRestart(topology, {
+        change: () => Deno.writeTextFile(leaf.confPath, topology.leafConfig(remotes)),
+        clients: { normal, fast },
+        subject: "BENCH.probe",
+      });
+      samples.client.push(figures.clientOutageMs);
+      samples.fast.push(figures.fastClientOutageMs);
+      samples.hub.push(figures.hubResightMs);
+      await topology.waitForHubToSeeLeaf({ count: remotes.length });
+    }
+  } finally {
+    await Promise.all([normal.nc.close(), fast.nc.close()]);
+  }
+  const label = (what: string) => `L. leaf config change -> restart, ${what} (${version})`;
+  return [
+    row(label("client outage, nats.js defaults"), samples.client, "ms", "(reported)", {}),
+    row(label("client outage, 50 ms reconnect wait"), samples.fast, "ms", "median < 300", {
+      median: 300,
+    }),
+    row(label("hub sees the leaf again"), samples.hub, "ms", "median < 500", { median: 500 }),
+  ];
+}
+
 function spawnBareServer(setup: DevSetup) {
   const child = new Deno.Command(setup.options.serverBin, {
     args: ["-c", join(setup.dir, "config-vol", "server.conf")],
@@ -472,27 +547,43 @@ async function machine(): Promise<string> {
   ].join("\n");
 }
 
+/** Replaces the generated block `name` of BENCHMARKS.md (or appends it), formatted for `ok`. */
+async function writeBlock(name: string, report: string): Promise<void> {
+  const path = join(REPO_ROOT, "BENCHMARKS.md");
+  const text = await Deno.readTextFile(path).catch(() => "# Benchmarks\n\n");
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
+  const block = `${begin}\n${report}${end}`;
+  const updated = text.includes(begin)
+    ? text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), block)
+    : `${text.trimEnd()}\n\n${block}\n`;
+  await Deno.writeTextFile(path, updated);
+  // Formatted as `deno task ok` expects, so a fresh run never breaks the format check.
+  await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
+  console.error(`wrote ${path} (${name})`);
+}
+
 if (import.meta.main) {
-  const rows: Row[] = [];
   const header = await machine();
-  await reactionFigures(rows);
-  await scaleFigures(rows);
-  await footprintFigures(rows);
-  const report = `${header}\n\n${table(rows)}\n`;
-  console.log(report);
-  if (!args["no-write"]) {
-    const path = join(REPO_ROOT, "BENCHMARKS.md");
-    const text = await Deno.readTextFile(path).catch(() => "# Benchmarks\n\n");
-    const begin = "<!-- bench:begin -->";
-    const end = "<!-- bench:end -->";
-    const block = `${begin}\n${report}${end}`;
-    const updated = text.includes(begin)
-      ? text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), block)
-      : `${text.trimEnd()}\n\n${block}\n`;
-    await Deno.writeTextFile(path, updated);
-    // Formatted as `deno task ok` expects, so a fresh run never breaks the format check.
-    await new Deno.Command(Deno.execPath(), { args: ["fmt", "--quiet", path] }).output();
-    console.error(`wrote ${path}`);
+  if (args.only === undefined) {
+    const rows: Row[] = [];
+    await reactionFigures(rows);
+    await scaleFigures(rows);
+    await footprintFigures(rows);
+    const report = `${header}\n\n${table(rows)}\n`;
+    console.log(report);
+    if (!args["no-write"]) await writeBlock("bench", report);
   }
+  const leafRows: Row[] = [];
+  for (const bin of args["server-bin"] ?? [await resolveNatsServer()]) {
+    leafRows.push(...await leafFigures(bin));
+  }
+  const leafHeader = header.split("\n").filter((line) => !line.startsWith("- trials")).join("\n")
+    .replace(/, nats-server .*/, "");
+  const leafReport = `${leafHeader}\n- trials: ${
+    Math.min(TRIALS, 10)
+  } restarts per nats-server version\n\n${table(leafRows)}\n`;
+  console.log(leafReport);
+  if (!args["no-write"]) await writeBlock("bench:leaf", leafReport);
   Deno.exit(0);
 }

@@ -19,8 +19,11 @@ import {
   type Tool,
   unconfirmedTools,
 } from "./pin_versions.ts";
+import { join } from "node:path";
 import { resolveNatsServer } from "./nats_server.ts";
 import { SETTING_DOCS } from "../src/cli/settings.ts";
+import { makeCertificates, opensslAvailable } from "../dev/certificates.ts";
+import { makeAccount, makeOperator, makeSystemAccount } from "../dev/jwt_fixtures.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const read = (path: string) => Deno.readTextFileSync(new URL(path, ROOT));
@@ -547,54 +550,90 @@ function asMaps(value: Yaml | undefined): YamlMap[] {
   return value as YamlMap[];
 }
 
-const K8S_DIR = "examples/kubernetes/";
-const K8S_FILES = [...Deno.readDirSync(new URL(K8S_DIR, ROOT))]
-  .filter((entry) => entry.name.endsWith(".yaml"))
-  .map((entry) => entry.name)
-  .sort();
-const K8S_DOCS = K8S_FILES.flatMap((file) =>
-  parseYamlDocuments(read(K8S_DIR + file)).map((doc) => ({ file, doc: doc as YamlMap }))
-);
-const k8s = (kind: string, name?: string) => {
-  const found = K8S_DOCS.filter(({ doc }) =>
-    doc.kind === kind && (name === undefined || field(doc, "metadata", "name") === name)
-  );
-  assert.equal(found.length, 1, `${kind} ${name ?? ""}`);
-  return found[0]!.doc;
-};
+/** One Kubernetes example: its YAML files and their documents. */
+interface K8sExample {
+  dir: string;
+  files: string[];
+  docs: { file: string; doc: YamlMap }[];
+  /** The one document of `kind` (and `name`); asserts there is exactly one. */
+  find(kind: string, name?: string): YamlMap;
+}
 
-Deno.test("kubernetes example: every document is a named Kubernetes object", () => {
-  assert.deepEqual(K8S_FILES, [
-    "configmap.yaml",
-    "jwt-configmap.yaml",
-    "kustomization.yaml",
-    "secret.yaml",
-    "service.yaml",
-    "servicemonitor.yaml",
-    "statefulset.yaml",
-  ]);
-  for (const { file, doc } of K8S_DOCS) {
-    assert.equal(typeof doc.apiVersion, "string", `${file}: apiVersion`);
-    assert.equal(typeof doc.kind, "string", `${file}: kind`);
-    if (doc.kind !== "Kustomization") {
-      assert.equal(typeof field(doc, "metadata", "name"), "string", `${file}: metadata.name`);
-    }
-  }
-  const kustomization = k8s("Kustomization");
-  assert.deepEqual(
-    [...(kustomization.resources as string[])].sort(),
-    // The ServiceMonitor is applied on its own: it exists only where Prometheus Operator's CRDs do.
-    K8S_FILES.filter((file) => !["kustomization.yaml", "servicemonitor.yaml"].includes(file)),
+function readExample(dir: string): K8sExample {
+  const files = [...Deno.readDirSync(new URL(dir, ROOT))]
+    .filter((entry) => entry.isFile && entry.name.endsWith(".yaml"))
+    .map((entry) => entry.name)
+    .sort();
+  const docs = files.flatMap((file) =>
+    parseYamlDocuments(read(dir + file)).map((doc) => ({ file, doc: doc as YamlMap }))
   );
+  return {
+    dir,
+    files,
+    docs,
+    find(kind, name) {
+      const found = docs.filter(({ doc }) =>
+        doc.kind === kind && (name === undefined || field(doc, "metadata", "name") === name)
+      );
+      assert.equal(found.length, 1, `${dir}: ${kind} ${name ?? ""}`);
+      return found[0]!.doc;
+    },
+  };
+}
+
+/** The hub: a 3-node cluster with a leafnodes listener. */
+const HUB_EXAMPLE = readExample("examples/kubernetes/");
+/** The edge: one leaf node dialling the hub. */
+const LEAF_EXAMPLE = readExample("examples/kubernetes/leaf/");
+const k8s = HUB_EXAMPLE.find;
+const EXAMPLE_FILES = [
+  "configmap.yaml",
+  "jwt-configmap.yaml",
+  "kustomization.yaml",
+  "secret.yaml",
+  "service.yaml",
+  "statefulset.yaml",
+];
+/** Applied on its own: a ServiceMonitor exists only where Prometheus Operator's CRDs do. */
+const SERVICE_MONITOR = "servicemonitor.yaml";
+
+Deno.test("kubernetes examples: every document is a named Kubernetes object", () => {
+  assert.deepEqual(HUB_EXAMPLE.files, [...EXAMPLE_FILES, SERVICE_MONITOR].sort());
+  assert.deepEqual(LEAF_EXAMPLE.files, EXAMPLE_FILES);
+  for (const example of [HUB_EXAMPLE, LEAF_EXAMPLE]) {
+    for (const { file, doc } of example.docs) {
+      assert.equal(typeof doc.apiVersion, "string", `${example.dir}${file}: apiVersion`);
+      assert.equal(typeof doc.kind, "string", `${example.dir}${file}: kind`);
+      if (doc.kind !== "Kustomization") {
+        assert.equal(typeof field(doc, "metadata", "name"), "string", `${file}: metadata.name`);
+      }
+    }
+    const kustomization = example.find("Kustomization");
+    assert.deepEqual(
+      [...(kustomization.resources as string[])].sort(),
+      example.files.filter((file) => !["kustomization.yaml", SERVICE_MONITOR].includes(file)),
+    );
+  }
 });
 
-Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) => {
-  const statefulSet = k8s("StatefulSet", "pot-nats");
+/** The StatefulSet's pod, its container and the container's environment by name. */
+function podOf(example: K8sExample, name: string) {
+  const statefulSet = example.find("StatefulSet", name);
   const template = field(statefulSet, "spec", "template") as YamlMap;
   const pod = field(template, "spec") as YamlMap;
   const [container] = asMaps(pod.containers);
   assert.ok(container);
   const env = new Map(asMaps(container.env).map((entry) => [entry.name as string, entry]));
+  /** A path setting's value, without a trailing slash. */
+  const value = (setting: string) => (env.get(setting)?.value as string).replace(/\/$/, "");
+  return { statefulSet, template, pod, container, env, value };
+}
+
+/** What every example's pot-nats container must do to follow the settings contract. */
+async function checkPodContract(
+  t: Deno.TestContext,
+  { template, pod, container, env, value }: ReturnType<typeof podOf>,
+): Promise<void> {
   const contract = new Map(SETTING_DOCS.map((doc) => [doc.name, doc]));
 
   await t.step("every variable is a contract setting (POD_NAME feeds server_name)", () => {
@@ -625,7 +664,6 @@ Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) 
     "mounts: config, certs, creds and the JWT mount read-only; jwt and data writable",
     () => {
       const mounts = new Map(asMaps(container.volumeMounts).map((m) => [m.mountPath as string, m]));
-      const value = (name: string) => (env.get(name)?.value as string).replace(/\/$/, "");
       for (
         const path of [
           dirOf(value("NATS_CONF")),
@@ -673,6 +711,12 @@ Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) 
     const stop = Number(env.get("POT_NATS_STOP_TIMEOUT_SECONDS")?.value ?? 30);
     assert.ok((pod.terminationGracePeriodSeconds as number) > stop);
   });
+}
+
+Deno.test("kubernetes example: the StatefulSet follows the contract", async (t) => {
+  const hub = podOf(HUB_EXAMPLE, "pot-nats");
+  const { statefulSet, pod, env } = hub;
+  await checkPodContract(t, hub);
 
   await t.step("volumes name the example's ConfigMaps and Secrets", () => {
     const volumes = asMaps(pod.volumes);
@@ -719,3 +763,118 @@ Deno.test("kubernetes example: the server config runs operator mode with the con
 function dirOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/"));
 }
+
+Deno.test("kubernetes leaf example: a leaf node whose remote creds are projected under NATS_CREDS_DIR", async (t) => {
+  const leaf = podOf(LEAF_EXAMPLE, "pot-nats-leaf");
+  const { pod, env, value } = leaf;
+  await checkPodContract(t, leaf);
+  const config = field(LEAF_EXAMPLE.find("ConfigMap", "pot-nats-leaf-config"), "data") as YamlMap;
+  const server = config["server.conf"] as string;
+  const volumes = asMaps(pod.volumes);
+  const source = (name: string) => volumes.find((volume) => volume.name === name);
+
+  await t.step("NATS_SERVER_MODE is leaf", () => {
+    assert.equal(env.get("NATS_SERVER_MODE")?.value, "leaf");
+  });
+
+  await t.step(
+    "the creds volume projects both Secrets: sys.creds on top, the remote's below",
+    () => {
+      const sources = asMaps(field(source("creds"), "projected", "sources"));
+      const items = (secret: string) => {
+        const found = sources.find((entry) => field(entry, "secret", "name") === secret);
+        return asMaps(field(found, "secret", "items"));
+      };
+      const [sys] = items("pot-nats-leaf-creds");
+      assert.equal(sys?.path, env.get("NATS_SYS_USER_CRED_PATH")?.value);
+      assert.ok(
+        field(LEAF_EXAMPLE.find("Secret", "pot-nats-leaf-creds"), "stringData", sys!.key as string),
+      );
+      const [remote] = items("pot-nats-leaf-remote");
+      assert.match(remote?.path as string, /^[\w-]+\/[\w.-]+\.creds$/, "in a directory of its own");
+      assert.ok(
+        field(
+          LEAF_EXAMPLE.find("Secret", "pot-nats-leaf-remote"),
+          "stringData",
+          remote!.key as string,
+        ),
+      );
+      // The config dials the hub with exactly that file.
+      assert.ok(
+        server.includes(`credentials: "${value("NATS_CREDS_DIR")}/${remote!.path}"`),
+        "the remote's credentials path is the projected file",
+      );
+    },
+  );
+
+  await t.step("the remote checks the hub against a CA from the TLS Secret", () => {
+    assert.equal(field(source("certs"), "secret", "secretName"), "pot-nats-leaf-tls");
+    const caFile = /ca_file: "([^"]+)"/.exec(server)?.[1];
+    assert.ok(caFile?.startsWith(`${value("NATS_SSL_DIR")}/`), caFile);
+    const key = caFile!.slice(value("NATS_SSL_DIR").length + 1);
+    assert.ok(field(LEAF_EXAMPLE.find("Secret", "pot-nats-leaf-tls"), "stringData", key), key);
+    assert.match(server, /url: "tls:\/\/[^"]+:7422"/);
+  });
+
+  await t.step("the volumes name the example's ConfigMaps", () => {
+    assert.equal(field(source("config"), "configMap", "name"), "pot-nats-leaf-config");
+    assert.equal(field(source("jwt-mount"), "configMap", "name"), "pot-nats-leaf-jwt");
+    LEAF_EXAMPLE.find("ConfigMap", "pot-nats-leaf-jwt");
+  });
+
+  await t.step(
+    "JetStream has a domain of its own; the resolver and store are the contract's",
+    () => {
+      assert.match(server, /jetstream \{[^}]*\bdomain: \S+/s);
+      assert.match(server, /resolver \{[^}]*type: full[^}]*dir: "\/home\/runner\/nats\/jwt"/s);
+      assert.match(server, /store_dir: "\/home\/runner\/nats\/data"/);
+    },
+  );
+
+  const openssl = await opensslAvailable();
+  await t.step({
+    name: "nats-server -t accepts the config, filled in with generated keys and a test CA",
+    ignore: !openssl,
+    fn: async () => {
+      const root = await Deno.makeTempDir({ prefix: "pot-nats-leaf-example-" });
+      try {
+        const operator = await makeOperator({ name: "OP" });
+        const system = await makeSystemAccount(operator);
+        const app = await makeAccount(operator, { name: "APP" });
+        const fill = (text: string) =>
+          text.replaceAll("REPLACE_WITH_OPERATOR_JWT", operator.jwt)
+            .replaceAll("REPLACE_WITH_SYS_ACCOUNT_PUBLIC_KEY", system.pub)
+            .replaceAll("REPLACE_WITH_SYS_ACCOUNT_JWT", system.jwt)
+            .replaceAll("REPLACE_WITH_APP_ACCOUNT_PUBLIC_KEY", app.pub)
+            .replaceAll("REPLACE_WITH_LEAF_DOMAIN", "edge1")
+            .replaceAll("REPLACE_WITH_HUB_HOST", "127.0.0.1")
+            .replaceAll("/home/runner/nats/", `${root}/home/`)
+            .replaceAll("/etc/nats/", `${root}/etc/`);
+        const at = (path: string) => fill(path);
+        const configDir = dirOf(at(value("NATS_CONF")));
+        await Deno.mkdir(configDir, { recursive: true });
+        for (const [name, text] of Object.entries(config)) {
+          await Deno.writeTextFile(join(configDir, name), fill(text as string));
+        }
+        const caFile = at(/ca_file: "([^"]+)"/.exec(server)![1]!);
+        const caDir = await Deno.makeTempDir({ dir: root });
+        await makeCertificates(caDir);
+        await Deno.mkdir(dirOf(caFile), { recursive: true });
+        await Deno.copyFile(join(caDir, "ca.crt"), caFile);
+        const bin = await resolveNatsServer();
+        const output = await new Deno.Command(bin, {
+          args: ["-t", "-c", at(value("NATS_CONF"))],
+          cwd: configDir,
+          env: { POD_NAME: "pot-nats-leaf-0" },
+          stdin: "null",
+        }).output();
+        const text = new TextDecoder().decode(output.stdout) +
+          new TextDecoder().decode(output.stderr);
+        assert.ok(output.success, text);
+        assert.match(text, /is valid/);
+      } finally {
+        await Deno.remove(root, { recursive: true });
+      }
+    },
+  });
+});

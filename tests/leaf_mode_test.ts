@@ -2,7 +2,8 @@
  * End-to-end: what each change triggers with NATS_SERVER_MODE=leaf, through main.ts and a real
  * nats-server. The dev setup's server is not really a leaf node; what is tested is the supervisor's
  * policy: TLS -> SIGHUP; config, accounts file, creds -> graceful restart; JWTs -> mirror only; an
- * invalid config -> nothing. One supervisor serves every step.
+ * invalid config -> nothing. One supervisor serves every step. `leaf_hub_test.ts` runs the mode on
+ * a real hub and leaf.
  */
 
 import assert from "node:assert/strict";

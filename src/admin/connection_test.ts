@@ -13,6 +13,7 @@ import { installTransportErrorGuard, isTransportSocketError } from "./transport_
 import { verifyAdminConnection } from "./identity.ts";
 import { silentLogger } from "../shared/log.ts";
 import { makeUser } from "../../dev/jwt_fixtures.ts";
+import { makeCertificates, opensslAvailable } from "../../dev/certificates.ts";
 import { captureLog } from "../../tests/_helpers/log_capture.ts";
 import { startNatsServer } from "../../tests/_helpers/nats_server.ts";
 import { pollUntil } from "../../dev/poll.ts";
@@ -325,8 +326,7 @@ await admin.close();
 });
 
 Deno.test("the admin connection over TLS", async (t) => {
-  const openssl = await new Deno.Command("openssl", { args: ["version"], stdout: "null" })
-    .output().then((o) => o.success, () => false);
+  const openssl = await opensslAvailable();
   await t.step({
     name: "a server requiring TLS is reached with the CA file (nats:// and tls://)",
     ignore: !openssl,
@@ -397,52 +397,3 @@ Deno.test("only socket errors count as transport socket errors", () => {
   assert.equal(isTransportSocketError(new Error("ECONNRESET somewhere in a message")), false);
   assert.equal(isTransportSocketError("read ECONNRESET"), false);
 });
-
-/** A CA and a server certificate for 127.0.0.1, made with openssl. */
-async function makeCertificates(dir: string): Promise<void> {
-  const run = async (args: string[]) => {
-    const output = await new Deno.Command("openssl", {
-      args,
-      cwd: dir,
-      stdout: "piped",
-      stderr: "piped",
-    })
-      .output();
-    if (!output.success) {
-      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(output.stderr)}`);
-    }
-  };
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  await run([
-    "req",
-    "-x509",
-    ...ec,
-    "-keyout",
-    "ca.key",
-    "-out",
-    "ca.crt",
-    "-days",
-    "1",
-    "-subj",
-    "/CN=pot-nats test CA",
-  ]);
-  await run(["req", ...ec, "-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=127.0.0.1"]);
-  await Deno.writeTextFile(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1\n");
-  await run([
-    "x509",
-    "-req",
-    "-in",
-    "tls.csr",
-    "-CA",
-    "ca.crt",
-    "-CAkey",
-    "ca.key",
-    "-CAcreateserial",
-    "-out",
-    "tls.crt",
-    "-days",
-    "1",
-    "-extfile",
-    "san.ext",
-  ]);
-}

@@ -82,7 +82,7 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
   ),
   doc("NATS_JWT_MOUNT_DIR", "/tmp/nats/jwt", "read-only mount holding <account>.jwt files"),
   doc("NATS_SERVER_MODE", "server", "server | leaf: what a change triggers"),
-  doc("NATS_CREDS_DIR", "/etc/nats/creds/", "creds directory; watched"),
+  doc("NATS_CREDS_DIR", "/etc/nats/creds/", "creds directory and its subdirectories; watched"),
   doc("NATS_SERVER_BIN", "/home/runner/bin/nats-server", "nats-server binary"),
   doc("NATS_MONITOR_PORT", "8222", "HTTP monitor port passed as -m; 0 disables"),
   doc(

@@ -234,7 +234,7 @@ export class ChangePipeline implements Companion {
 
     const decision = decideReload(settings.mode, changed);
     const applied = [...changed].filter((cause) => cause !== "jwt");
-    if (decision.testConfig && !(await this.#configAccepted(scan))) {
+    if (decision.testConfig && !(await this.#configAccepted(scan, changed))) {
       // The server keeps its previous config; nothing but the JWT mirror is applied.
       for (const cause of applied) {
         this.#report.metrics.reloads.inc({ cause, result: "invalid_config" });
@@ -309,10 +309,15 @@ export class ChangePipeline implements Companion {
     }
   }
 
-  /** Tests the config; a rejected config is logged once per content, with nats-server's words. */
-  async #configAccepted(scan: Scan): Promise<boolean> {
+  /**
+   * Tests the config; a rejected config is logged once per content, with nats-server's words.
+   * The content is every file nats-server reads at start (the config, the accounts file, TLS and
+   * creds): a fixed CA file is tested again even when the config itself did not change.
+   */
+  async #configAccepted(scan: Scan, changed: ReadonlySet<Cause>): Promise<boolean> {
     const { settings, log } = this.#options;
-    const key = `${scan.digests.get("config")}:${scan.digests.get("accounts")}`;
+    const key = CAUSES.filter((cause) => cause !== "jwt")
+      .map((cause) => scan.digests.get(cause)).join(":");
     if (key === this.#rejectedConfig) return false;
     if (scan.rejectedConfig.length > 0) {
       // nats-server would block on a FIFO or read a huge file just the same: never test or apply.
@@ -330,6 +335,7 @@ export class ChangePipeline implements Companion {
     }
     this.#rejectedConfig = key;
     log.error("the changed config is invalid; not applied, nats-server keeps the previous one", {
+      causes: [...changed].join(","),
       conf: settings.confPath,
       // An operator needs nats-server's words whole to fix the config: a message's bound, not a field's.
       nats_server: longField(result.output),

@@ -4,7 +4,12 @@
  *
  * - `server` mode: a change of the config, accounts file, creds or TLS dir -> SIGHUP.
  * - `leaf` mode: TLS -> SIGHUP; config, accounts file or creds -> a graceful restart, because
- *   leafnode remotes cannot be changed by a reload.
+ *   leafnode remotes cannot be changed by a reload (nats-server 2.10.27 refuses it: "config reload
+ *   not supported for LeafNode").
+ * - The config is tested with `nats-server -t` before a change of the config or accounts file is
+ *   acted on, and before every restart, whatever caused it: a config nats-server refuses at start
+ *   ends the server (and the supervisor with it), while a refused reload leaves the old config
+ *   running. A broken CA file that arrives with a creds change would otherwise take a leaf down.
  * - JWTs, in both modes: mirrored, then applied by the claims push, never by a SIGHUP. A SIGHUP
  *   does not apply a changed JWT of a loaded account (new accounts load from the resolver dir on
  *   first use anyway), and on nats-server 2.10 every SIGHUP in operator mode disconnects all
@@ -27,8 +32,9 @@ export interface ReloadDecision {
 /** Decides what the changed causes require; no change -> nothing. */
 export function decideReload(mode: ServerMode, changed: ReadonlySet<Cause>): ReloadDecision {
   const action = mode === "server" ? serverModeAction(changed) : leafModeAction(changed);
+  const configChanged = changed.has("config") || changed.has("accounts");
   return {
-    testConfig: action !== "none" && (changed.has("config") || changed.has("accounts")),
+    testConfig: action === "restart" || (action !== "none" && configChanged),
     action,
   };
 }

@@ -59,14 +59,31 @@ Deno.test("reload policy, leaf mode: the cause -> action table", async (t) => {
   });
 });
 
-Deno.test("reload policy: the config is tested exactly when the config or accounts file drives an action", () => {
+Deno.test("reload policy: the config is tested when the config or accounts file drives an action, and before every restart", () => {
   for (const mode of ["server", "leaf"] as const) {
     for (const changed of subsets()) {
       const decision = decideReload(mode, changed);
       const configDriven = changed.has("config") || changed.has("accounts");
-      assert.equal(decision.testConfig, configDriven, `${mode} ${[...changed]}`);
+      assert.equal(
+        decision.testConfig,
+        configDriven || decision.action === "restart",
+        `${mode} ${[...changed]}`,
+      );
       if (changed.size === 0) assert.equal(decision.action, "none");
       if (changed.size === 1 && changed.has("jwt")) assert.equal(decision.action, "none");
     }
   }
+});
+
+Deno.test("reload policy, leaf mode: a restart for creds alone tests the config first", () => {
+  // A CA file that broke in the same pass would make nats-server refuse to start.
+  assert.deepEqual(decideReload("leaf", new Set(["creds"])), {
+    testConfig: true,
+    action: "restart",
+  });
+  assert.deepEqual(decideReload("leaf", new Set(["creds", "tls"])), {
+    testConfig: true,
+    action: "restart",
+  });
+  assert.deepEqual(decideReload("leaf", new Set(["tls"])), { testConfig: false, action: "reload" });
 });

@@ -1,8 +1,9 @@
 /**
  * Reads what each change cause covers and reduces it to one digest per cause, so the pipeline acts
  * only when content changed (a touch, a chmod or an identical re-render changes nothing). Also lists
- * the directories to watch: a file's parent, a directory itself, every directory of a tree, or the
- * nearest existing ancestor of a path that does not exist yet (so its creation is noticed).
+ * the directories to watch: a file's parent, a directory itself, every directory of a tree (the TLS
+ * dir and the creds dir, subdirectories included), or the nearest existing ancestor of a path that
+ * does not exist yet (so its creation is noticed).
  *
  * Names starting with "." are skipped: kubelet's `..data` and timestamped dirs are internals; the
  * visible names are symlinks through them, and reading follows the links.
@@ -81,7 +82,9 @@ export async function scanAll(
     await digestFiles([paths.accountsPath], { watchDirs, files, rejectedConfig }),
   );
   digests.set("tls", await digestTree(paths.sslDir, { watchDirs, files }));
-  digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files, maxDepth: 0 }));
+  // Subdirectories too: a leaf's remote creds come in a directory of their own (a projected
+  // Secret's `leafnode/hub.creds`), and a change there must restart it like any other creds.
+  digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files }));
   const mountFiles = readMountFiles(paths.jwtMountDir, { files });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
@@ -132,7 +135,6 @@ interface DigestContext {
   files: FileGuard;
   /** Collects the files that were not read. */
   rejectedConfig?: string[];
-  maxDepth?: number;
 }
 
 async function digestFiles(paths: string[], context: DigestContext): Promise<string> {
@@ -146,9 +148,9 @@ async function digestFiles(paths: string[], context: DigestContext): Promise<str
   return hash.digest("hex");
 }
 
-/** Digest of every visible file below `root` (down to `maxDepth` levels of subdirectories). */
+/** Digest of every visible file below `root` (down to MAX_TREE_DEPTH levels of subdirectories). */
 async function digestTree(root: string, context: DigestContext): Promise<string> {
-  const { watchDirs, files, maxDepth = MAX_TREE_DEPTH } = context;
+  const { watchDirs, files } = context;
   const hash = createHash("sha256");
   await addWatchDir(root, watchDirs);
   const walk = async (dir: string, depth: number): Promise<void> => {
@@ -156,7 +158,7 @@ async function digestTree(root: string, context: DigestContext): Promise<string>
       const path = join(dir, name);
       const info = await statOrUndefined(path);
       if (info?.isDirectory) {
-        if (depth >= maxDepth) continue;
+        if (depth >= MAX_TREE_DEPTH) continue;
         watchDirs.add(path);
         hash.update(`${path}/`).update("\0\0");
         await walk(path, depth + 1);

@@ -67,6 +67,16 @@ Deno.test("scanAll digests: what changes a cause's digest and what does not", as
         await Deno.writeTextFile(join(tree, "new.crt"), "x");
         assert.notEqual(await digest(cause), before);
       });
+      // A leaf's remote creds sit in a directory of their own (a Secret projected to
+      // `leafnode/hub.creds`), and so may a CA bundle.
+      await t.step(`a file in a subdirectory of the ${cause} dir is covered`, async () => {
+        await Deno.mkdir(join(tree, "leafnode"));
+        await Deno.writeTextFile(join(tree, "leafnode", "hub.creds"), "one");
+        const before = await digest(cause);
+        await Deno.writeTextFile(join(tree, "leafnode", "hub.creds"), "two");
+        assert.notEqual(await digest(cause), before);
+        assert.ok((await scanAll(paths, [])).watchDirs.has(join(tree, "leafnode")));
+      });
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
