@@ -22,6 +22,12 @@ export interface DebounceOptions {
   debounceMs: number;
   /** ...but never later than this long after the first trigger of the burst. */
   maxWaitMs: number;
+  /**
+   * Run this long after the last trigger when it was a commit (default: `debounceMs`). A commit (a
+   * kubelet `..data` swap, a rename into place; see `commits.ts`) is complete as it arrives, so
+   * there is nothing to wait for but the rest of the same burst.
+   */
+  commitMs?: number;
   /** Clock and timers; the real ones by default. */
   timers?: Timers;
 }
@@ -55,6 +61,7 @@ export class Debouncer implements AsyncDisposable {
   readonly #onError: (e: unknown) => void;
   readonly #debounceMs: number;
   readonly #maxWaitMs: number;
+  readonly #commitMs: number;
   readonly #timers: Timers;
   #timer: number | undefined;
   /** When the first trigger of the pending burst arrived; undefined when nothing is pending. */
@@ -81,6 +88,13 @@ export class Debouncer implements AsyncDisposable {
         `maxWaitMs must be a number no smaller than debounceMs (${debounceMs}), got ${maxWaitMs}`,
       );
     }
+    const commitMs = options.commitMs ?? debounceMs;
+    if (!Number.isFinite(commitMs) || commitMs < 0 || commitMs > debounceMs) {
+      throw new RangeError(
+        `commitMs must be a number from 0 to debounceMs (${debounceMs}), got ${commitMs}`,
+      );
+    }
+    this.#commitMs = commitMs;
     this.#action = action;
     this.#onError = options.onError;
     this.#debounceMs = debounceMs;
@@ -98,14 +112,19 @@ export class Debouncer implements AsyncDisposable {
     return this.#burstStart !== undefined;
   }
 
-  /** Notes that something may have changed. Ignored after `close()`. */
-  trigger(): void {
+  /**
+   * Notes that something may have changed. Ignored after `close()`.
+   * @param committed the change is complete already: run `commitMs` after it, not `debounceMs`
+   *   (the caller tells a commit only when no file it knows of is still being written)
+   */
+  trigger(committed = false): void {
     if (this.#closed) return;
     const now = this.#timers.now();
     this.#burstStart ??= now;
     this.#dueWhileRunning = false;
     this.#clearTimer();
-    const runAt = Math.min(now + this.#debounceMs, this.#burstStart + this.#maxWaitMs);
+    const wait = committed ? this.#commitMs : this.#debounceMs;
+    const runAt = Math.min(now + wait, this.#burstStart + this.#maxWaitMs);
     this.#timer = this.#timers.setTimeout(() => this.#onTimer(), Math.max(0, runAt - now));
   }
 

@@ -40,12 +40,15 @@ class RecordingAction {
   }
 }
 
-function setup(options: { debounceMs?: number; maxWaitMs?: number; failOn?: number[] } = {}) {
+function setup(
+  options: { debounceMs?: number; maxWaitMs?: number; commitMs?: number; failOn?: number[] } = {},
+) {
   const timers = new FakeTimers();
   const action = new RecordingAction(timers, new Set(options.failOn ?? []));
   const debouncer = new Debouncer(action.run, {
     debounceMs: options.debounceMs ?? 100,
     maxWaitMs: options.maxWaitMs ?? 1000,
+    ...(options.commitMs !== undefined ? { commitMs: options.commitMs } : {}),
     timers,
     onError: action.onError,
   });
@@ -411,4 +414,70 @@ Deno.test("with real timers a burst of triggers gives one run", async () => {
   await ran.promise;
   assert.equal(runs, 1);
   assert.equal(debouncer.pending, false);
+});
+
+Deno.test("commits: a commit runs commitMs after it, an ordinary trigger debounceMs", async (t) => {
+  await t.step("one commit runs after commitMs, not debounceMs", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger(true);
+    await timers.advance(4);
+    assert.deepEqual(action.starts, []);
+    await timers.advance(1);
+    assert.deepEqual(action.starts, [5]);
+  });
+
+  await t.step("the rest of the same burst is waited for", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger(true);
+    await timers.advance(3);
+    debouncer.trigger(true);
+    await timers.advance(4);
+    assert.deepEqual(action.starts, []);
+    await timers.advance(1);
+    assert.deepEqual(action.starts, [8]);
+  });
+
+  await t.step("the last trigger decides: an ordinary one after a commit waits", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger(true);
+    await timers.advance(2);
+    debouncer.trigger(false);
+    await timers.advance(99);
+    assert.deepEqual(action.starts, []);
+    await timers.advance(1);
+    assert.deepEqual(action.starts, [102]);
+  });
+
+  await t.step("a commit after ordinary triggers (a temp file written, then renamed)", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger(false);
+    await timers.advance(2);
+    debouncer.trigger(true);
+    await timers.advance(5);
+    assert.deepEqual(action.starts, [7]);
+  });
+
+  await t.step("maxWaitMs still bounds a burst of commits", async () => {
+    const { timers, action, debouncer } = setup({ debounceMs: 10, commitMs: 5, maxWaitMs: 20 });
+    for (let i = 0; i < 6; i++) {
+      debouncer.trigger(true);
+      await timers.advance(4);
+    }
+    assert.deepEqual(action.starts, [20], "not 21, 5 ms after the trigger at 16");
+  });
+
+  await t.step("without commitMs a commit waits debounceMs, as before", async () => {
+    const { timers, action, debouncer } = setup();
+    debouncer.trigger(true);
+    await timers.advance(99);
+    assert.deepEqual(action.starts, []);
+    await timers.advance(1);
+    assert.deepEqual(action.starts, [100]);
+  });
+
+  await t.step("commitMs outside 0..debounceMs is refused", () => {
+    for (const commitMs of [-1, 101, NaN]) {
+      assert.throws(() => setup({ commitMs }), /commitMs must be a number from 0 to debounceMs/);
+    }
+  });
 });

@@ -14,10 +14,12 @@
  *   watcher that is blocked, lossy or not armed yet.
  *
  * Every event and every changed directory only means "something may have changed": it calls
- * `onEvent`, and the pipeline decides from content.
+ * `onEvent`, and the pipeline decides from content. An event is marked committed when the change
+ * it reports is complete as it arrives (see `commits.ts`), so the pipeline need not wait for more writes.
  */
 
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import { CommitTracker } from "./commits.ts";
 import type { Timers } from "./debounce.ts";
 import { DirPoll } from "./dir_poll.ts";
 import { FifoHolder, type HoldOptions } from "./fifo_holder.ts";
@@ -28,12 +30,17 @@ import {
   watcherThreadState,
 } from "./watcher_thread.ts";
 
+/** The symlink kubelet swaps to publish a new version of a ConfigMap or Secret volume. */
+const KUBELET_DATA = "..data";
+
 /** How often the watched directories themselves are checked. */
 const DIR_CHECK_MS = 1000;
 
 interface Watch {
   watcher: Deno.FsWatcher;
   identity: string;
+  /** The directory is a kubelet volume (it holds a `..data` symlink). */
+  kubelet: boolean;
   /** Ends once the watcher is closed. */
   loop: Promise<void>;
 }
@@ -53,7 +60,7 @@ export class DirWatchers implements AsyncDisposable {
   readonly #toClose: Watch[] = [];
   /** Directories whose replaced watcher is closing: re-armed once its loop has ended. */
   readonly #closing = new Set<string>();
-  readonly #onEvent: () => void;
+  readonly #onEvent: (committed: boolean) => void;
   readonly #log: Logger;
   readonly #fifos: FifoHolder;
   readonly #poll: DirPoll;
@@ -63,8 +70,14 @@ export class DirWatchers implements AsyncDisposable {
   /** Directory checks in a row that found the watcher thread blocked on a FIFO. */
   #blockedChecks = 0;
   #closed = false;
+  readonly #commits = new CommitTracker(existsNoFollow);
 
-  constructor(onEvent: () => void, log: Logger, options: DirWatchersOptions = {}) {
+  /** @param onEvent called for every event that may mean a change; `committed`: see `commits.ts` */
+  constructor(
+    onEvent: (committed: boolean) => void,
+    log: Logger,
+    options: DirWatchersOptions = {},
+  ) {
     this.#onEvent = onEvent;
     this.#log = log;
     this.#threadState = options.threadState ?? (() => watcherThreadState());
@@ -94,6 +107,7 @@ export class DirWatchers implements AsyncDisposable {
   /** Records the watched directories as they are now: call it before a scan reads them. */
   recordDirStates(): void {
     this.#poll.record();
+    this.#commits.clear();
   }
 
   /** The directories watched now (for tests). */
@@ -165,7 +179,7 @@ export class DirWatchers implements AsyncDisposable {
     void watch.loop.then(() => {
       this.#closing.delete(dir);
       if (this.#closed) return;
-      if (this.#arm() > 0) this.#onEvent();
+      if (this.#arm() > 0) this.#onEvent(false);
     });
   }
 
@@ -179,7 +193,7 @@ export class DirWatchers implements AsyncDisposable {
       this.#fifos.hold([...this.#wanted, ...this.#watches.keys()], this.#holdOptions);
       started = this.#arm();
     }
-    if (changed || started > 0) this.#onEvent();
+    if (changed || started > 0) this.#onEvent(false);
   }
 
   #armingPending(): boolean {
@@ -224,7 +238,12 @@ export class DirWatchers implements AsyncDisposable {
       );
       return false;
     }
-    const watch: Watch = { watcher, identity, loop: Promise.resolve() };
+    const watch: Watch = {
+      watcher,
+      identity,
+      kubelet: isKubeletVolume(dir),
+      loop: Promise.resolve(),
+    };
     watch.loop = (async () => {
       try {
         for await (const event of watcher) {
@@ -235,7 +254,10 @@ export class DirWatchers implements AsyncDisposable {
             if (this.#watches.get(dir) === watch) this.#watches.delete(dir);
             this.#closeWhenFree(watch);
           }
-          if (event.paths.some(isMeaningful)) this.#onEvent();
+          if (event.paths.some((path) => basename(path) === KUBELET_DATA)) watch.kubelet = true;
+          const paths = event.paths.filter(isMeaningful);
+          if (paths.length === 0) continue;
+          this.#onEvent(this.#commits.note({ kind: event.kind, paths }, watch.kubelet));
         }
       } catch (error) {
         this.#log.debug(`watcher on ${show(dir)} ended`, { error });
@@ -243,7 +265,7 @@ export class DirWatchers implements AsyncDisposable {
       // A watcher that ends by itself (its directory vanished) asks for a pass, which re-arms.
       if (!this.#closed && this.#watches.get(dir) === watch) {
         this.#watches.delete(dir);
-        this.#onEvent();
+        this.#onEvent(false);
       }
     })();
     this.#watches.set(dir, watch);
@@ -265,7 +287,24 @@ export class DirWatchers implements AsyncDisposable {
  */
 function isMeaningful(path: string): boolean {
   const name = basename(path);
-  return !name.startsWith("..") || name === "..data";
+  return !name.startsWith("..") || name === KUBELET_DATA;
+}
+
+function isKubeletVolume(dir: string): boolean {
+  try {
+    return Deno.lstatSync(join(dir, KUBELET_DATA)).isSymlink;
+  } catch {
+    return false;
+  }
+}
+
+function existsNoFollow(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function closeQuietly(watcher: Deno.FsWatcher): void {

@@ -4,6 +4,8 @@ import { captureLog } from "../../tests/_helpers/log_capture.ts";
 import { pollUntil } from "../../dev/poll.ts";
 import type { Timers } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
+import { kubeletWrite } from "../../dev/kubelet.ts";
+import { writeFileAtomic } from "../mirror/files.ts";
 import type { WatcherThreadState } from "./watcher_thread.ts";
 
 /**
@@ -42,8 +44,9 @@ function setUp(dir: string) {
   const timers = new ManualTimers();
   let state: WatcherThreadState = "free";
   let events = 0;
+  const committed: boolean[] = [];
   const fifos: string[] = [];
-  const watchers = new DirWatchers(() => events++, log, {
+  const watchers = new DirWatchers((commit) => (events++, committed.push(commit)), log, {
     timers,
     threadState: () => state,
     onFifo: (path) => fifos.push(path),
@@ -57,6 +60,8 @@ function setUp(dir: string) {
     get events() {
       return events;
     },
+    /** Whether each event was marked a commit, in order. */
+    committed,
     setState(next: WatcherThreadState) {
       state = next;
     },
@@ -297,4 +302,64 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("dir watchers: events are marked commits only when the change is complete", async (t) => {
+  await t.step("a kubelet swap: every event of it", async () => {
+    await withTempDir(async (dir) => {
+      const volume = join(dir, "volume");
+      await kubeletWrite(volume, { "a.jwt": "1" });
+      const t = setUp(volume);
+      try {
+        t.watchers.sync(t.dirs);
+        await kubeletWrite(volume, { "a.jwt": "2", "b.jwt": "new" });
+        await pollUntil("the swap's events", () => t.committed.length > 0, { timeoutMs: 5000 });
+        assert.ok(t.committed.every(Boolean), JSON.stringify(t.committed));
+      } finally {
+        await t.watchers.close();
+      }
+    });
+  });
+
+  await t.step("an atomic write (temp file, rename): the rename commits", async () => {
+    await withTempDir(async (dir) => {
+      const t = setUp(dir);
+      try {
+        t.watchers.sync(t.dirs);
+        t.watchers.recordDirStates();
+        await writeFileAtomic(join(dir, "a.jwt"), "x");
+        await pollUntil("the rename's commit", () => t.committed.at(-1) === true, {
+          timeoutMs: 5000,
+        });
+      } finally {
+        await t.watchers.close();
+      }
+    });
+  });
+
+  await t.step("a write in place: no commit", async () => {
+    await withTempDir(async (dir) => {
+      const t = setUp(dir);
+      try {
+        t.watchers.sync(t.dirs);
+        const file = await Deno.open(join(dir, "server.conf"), { write: true, create: true });
+        await file.write(new TextEncoder().encode("port: 1\n"));
+        file.close();
+        // The close is the last event of the write: once it is in, all of them are.
+        await pollUntil("the write's events", () => t.committed.length >= 2, { timeoutMs: 5000 });
+        await writeFileAtomic(join(dir, "a.jwt"), "x");
+        // A scan reads everything: from now on server.conf no longer counts as being written, so
+        // the next atomic write commits. Events come in order: once that commit is in, every
+        // event of the first atomic write is too.
+        t.watchers.recordDirStates();
+        await writeFileAtomic(join(dir, "b.jwt"), "y");
+        await pollUntil("the second rename's commit", () => t.committed.at(-1) === true, {
+          timeoutMs: 5000,
+        });
+        assert.equal(t.committed.filter(Boolean).length, 1, JSON.stringify(t.committed));
+      } finally {
+        await t.watchers.close();
+      }
+    });
+  });
 });

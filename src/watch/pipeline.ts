@@ -25,6 +25,11 @@ import type { Settings } from "../cli/settings.ts";
 import type { Companion } from "../server/companion.ts";
 import { pause } from "../shared/timing.ts";
 
+/**
+ * How long a pass waits after a commit (a kubelet `..data` swap, a rename into place): only for
+ * the rest of the same burst (the swap's own events, kubelet's symlinks for new names).
+ */
+const COMMIT_MS = 5;
 /** Longest a burst of events may postpone a pass. */
 const MAX_WAIT_MS = 1000;
 /** Longest a pass waits for a kubelet volume caught mid-update to settle. */
@@ -91,9 +96,10 @@ export class ChangePipeline implements Companion {
     this.#debouncer = new Debouncer((firstTriggerAt) => this.#pass(firstTriggerAt), {
       debounceMs: settings.debounceMs,
       maxWaitMs: Math.max(MAX_WAIT_MS, settings.debounceMs),
+      commitMs: Math.min(COMMIT_MS, settings.debounceMs),
       onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
     });
-    this.#watchers = new DirWatchers(() => this.#debouncer.trigger(), log, {
+    this.#watchers = new DirWatchers((committed) => this.#debouncer.trigger(committed), log, {
       onFifo: (path, info) => files.report(path, info),
     });
   }
@@ -285,7 +291,8 @@ export class ChangePipeline implements Companion {
       log.debug("a volume is mid-update; waiting for it to settle", {
         dirs: scan.settling.join(","),
       });
-      this.#debouncer.trigger();
+      // Kubelet is creating the symlinks of new names after a swap: nothing is half-written.
+      this.#debouncer.trigger(true);
       return true;
     }
     log.warn(`a volume has not settled within ${SETTLE_MAX_MS} ms; applying what is there`, {
