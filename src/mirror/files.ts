@@ -43,18 +43,63 @@ export interface ReadFilesOptions {
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
 
+/** A read of the mount: its files, and which kubelet version they are (see `mountSnapshot`). */
+export interface MountRead {
+  files: MountFile[] | undefined;
+  /** The `..data` target read, for a kubelet volume; compare with a later `mountSnapshot`. */
+  version?: string;
+}
+
+/**
+ * Where the mount's current content is: for a kubelet volume, the timestamped directory `..data`
+ * points at. Kubelet publishes each version whole in a new directory and never changes it after,
+ * so reading there is a consistent snapshot even while kubelet is still fixing the visible links
+ * of a swap (new names missing, removed ones dangling). Anything else (no `..data`, or one that is
+ * not a plain `..name` link, as a hostile mount could make) reads the mount dir itself.
+ */
+export function mountSnapshot(mountDir: string): { dir: string; version?: string } {
+  let target: string;
+  try {
+    target = Deno.readLinkSync(join(mountDir, "..data"));
+  } catch {
+    return { dir: mountDir };
+  }
+  if (!target.startsWith("..") || target.includes("/") || target.includes("\\")) {
+    return { dir: mountDir };
+  }
+  return { dir: join(mountDir, target), version: target };
+}
+
 /**
  * Reads the mounted account JWT files (`*.jwt`, not starting with `.`), following symlinks and
- * skipping directories. A file that cannot be read, or that the file guard refuses, is returned
- * with its error, so the mirror keeps its previous copy rather than removing it.
+ * skipping directories, from the mount's snapshot (see {@linkcode mountSnapshot}). A file that
+ * cannot be read, or that the file guard refuses, is returned with its error, so the mirror keeps
+ * its previous copy rather than removing it.
  *
- * @returns the files sorted by name; `undefined` when the mount dir does not exist
+ * @returns the files sorted by name (`undefined` when the mount dir does not exist), and the
+ *   kubelet version read
  * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
+export function readMount(mountDir: string, options: ReadFilesOptions = {}): MountRead {
+  const snapshot = mountSnapshot(mountDir);
+  let read = readJwtFiles(snapshot.dir, options);
+  // The snapshot's directory went away before it could be listed (a newer swap removed it):
+  // read what the mount shows now; the caller sees the version change.
+  if (read === undefined && snapshot.dir !== mountDir) read = readJwtFiles(mountDir, options);
+  return snapshot.version === undefined
+    ? { files: read }
+    : { files: read, version: snapshot.version };
+}
+
+/** Like {@linkcode readMount}, without the version. */
 export function readMountFiles(
   mountDir: string,
   options: ReadFilesOptions = {},
 ): MountFile[] | undefined {
+  return readMount(mountDir, options).files;
+}
+
+function readJwtFiles(mountDir: string, options: ReadFilesOptions): MountFile[] | undefined {
   const guard = options.files ?? new FileGuard();
   const names = listJwtNames(mountDir);
   if (names === undefined) return undefined;

@@ -5,6 +5,7 @@ import {
   applyMirrorPlan,
   assertDistinctDirs,
   checkMountFile,
+  readMount as readMountSnapshot,
   readMountFiles,
   readResolverDir,
   writeFileAtomic,
@@ -474,4 +475,48 @@ Deno.test("assertDistinctDirs", async (t) => {
       );
     });
   });
+});
+
+Deno.test("a kubelet mount is read from the version ..data points at", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "pot-nats-snapshot-" });
+  try {
+    // Mid-swap, as kubelet leaves it for a moment: ..data points at the new version, whose new
+    // name has no visible link yet, and the removed name's link dangles.
+    const version = "..2026_12_01_10_00_00.000000001";
+    await Deno.mkdir(join(dir, version));
+    await Deno.writeTextFile(join(dir, version, "kept.jwt"), "k2");
+    await Deno.writeTextFile(join(dir, version, "new.jwt"), "n");
+    await Deno.symlink(version, join(dir, "..data"));
+    await Deno.symlink("..data/kept.jwt", join(dir, "kept.jwt"));
+    await Deno.symlink("..data/removed.jwt", join(dir, "removed.jwt"));
+
+    await t.step("the whole published version, nothing else, with its name", () => {
+      const read = readMountSnapshot(dir);
+      assert.deepEqual(read.files, [{ name: "kept.jwt", text: "k2" }, {
+        name: "new.jwt",
+        text: "n",
+      }]);
+      assert.equal(read.version, version);
+    });
+
+    await t.step("a ..data that is not a plain ..name link reads the visible names", async () => {
+      for (const target of ["/etc", "../elsewhere", "plain"]) {
+        await Deno.remove(join(dir, "..data"));
+        await Deno.symlink(target, join(dir, "..data"));
+        const read = readMountSnapshot(dir);
+        assert.equal(read.version, undefined, target);
+        assert.deepEqual(read.files?.map((f) => f.name), ["kept.jwt", "removed.jwt"], target);
+      }
+    });
+
+    await t.step("a version removed before it was listed reads the visible names", async () => {
+      await Deno.remove(join(dir, "..data"));
+      await Deno.symlink("..2026_gone", join(dir, "..data"));
+      const read = readMountSnapshot(dir);
+      assert.equal(read.version, "..2026_gone", "the caller sees the version change");
+      assert.deepEqual(read.files?.map((f) => f.name), ["kept.jwt", "removed.jwt"]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

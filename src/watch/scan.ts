@@ -20,7 +20,7 @@ import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
-import { type MountFile, readMountFiles } from "../mirror/files.ts";
+import { type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
 import { ServerView } from "../config/server_view.ts";
 
 export interface ScanPaths {
@@ -85,11 +85,19 @@ export async function scanAll(
   // Subdirectories too: a leaf's remote creds come in a directory of their own (a projected
   // Secret's `leafnode/hub.creds`), and a change there must restart it like any other creds.
   digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files }));
-  const mountFiles = readMountFiles(paths.jwtMountDir, { files });
+  const { files: mountFiles, version } = readMount(paths.jwtMountDir, { files });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
   const settling: string[] = [];
-  for (const dir of watchDirs) if (!(await kubeletVolumeSettled(dir))) settling.push(dir);
+  for (const dir of watchDirs) {
+    // A kubelet mount is read from the version `..data` pointed at (whole, whatever the visible
+    // links are doing): it is settled unless a newer swap came during the read.
+    if (dir === paths.jwtMountDir && version !== undefined) {
+      if (mountSnapshot(dir).version !== version) settling.push(dir);
+    } else if (!(await kubeletVolumeSettled(dir))) {
+      settling.push(dir);
+    }
+  }
   const scan: Scan = {
     digests,
     watchDirs,
