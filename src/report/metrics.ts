@@ -1,6 +1,6 @@
 /**
- * The supervisor's own metrics, in Prometheus's text format (`GET /metrics`), made with the
- * standard JavaScript client, `prom-client`. Names follow Prometheus conventions: the prefix
+ * The supervisor's own metrics, in Prometheus's text format (`GET /metrics`; see
+ * `prometheus.ts`). Names follow Prometheus conventions: the prefix
  * `pot_nats_`, base units, `_total` for counters, `_seconds` for durations. No label takes an
  * unbounded value (never one series per account): causes, results and rejection reasons are small
  * fixed sets, declared here, and their series exist from the start at 0, so a rate or an alert
@@ -12,7 +12,7 @@
  */
 
 import process from "node:process";
-import client from "prom-client";
+import { Counter, EXPOSITION_CONTENT_TYPE, Gauge, Histogram, Registry } from "./prometheus.ts";
 
 export const CAUSE_LABELS = ["config", "accounts", "tls", "jwt", "creds"] as const;
 export const RELOAD_RESULTS = ["ok", "rejected", "invalid_config"] as const;
@@ -43,7 +43,7 @@ export interface MetricsOptions {
 
 /** Every metric of the supervisor, registered in a registry of its own. */
 export class Metrics {
-  readonly registry = new client.Registry();
+  readonly registry = new Registry();
 
   readonly buildInfo = this.#gauge(
     "pot_nats_build_info",
@@ -65,13 +65,14 @@ export class Metrics {
     "pot_nats_server_restarts_total",
     "Graceful restarts of nats-server to apply a change (leaf mode)",
   );
-  readonly reactionSeconds = new client.Histogram({
-    name: "pot_nats_reaction_seconds",
-    help: "From the first event of a change to its action done (reloaded, restarted, JWT pushed)",
-    labelNames: ["cause"],
-    buckets: REACTION_BUCKETS,
-    registers: [this.registry],
-  });
+  readonly reactionSeconds = this.registry.register(
+    new Histogram<"cause">({
+      name: "pot_nats_reaction_seconds",
+      help: "From the first event of a change to its action done (reloaded, restarted, JWT pushed)",
+      labelNames: ["cause"],
+      buckets: REACTION_BUCKETS,
+    }),
+  );
   readonly jwtAccounts = this.#gauge(
     "pot_nats_jwt_accounts",
     "Account JWTs in the resolver dir (NATS_JWT_DIR)",
@@ -141,52 +142,37 @@ export class Metrics {
   }
 
   /** The exposition, as `GET /metrics` serves it. */
-  async text(): Promise<string> {
-    return await this.registry.metrics();
+  text(): Promise<string> {
+    return Promise.resolve(this.registry.text());
   }
 
   /** The content type of {@linkcode Metrics.text}. */
   get contentType(): string {
-    return this.registry.contentType;
+    return EXPOSITION_CONTENT_TYPE;
   }
 
-  #counter<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
-    return new client.Counter<L>({ name, help, labelNames, registers: [this.registry] });
+  #counter<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) {
+    return this.registry.register(new Counter<L>({ name, help, labelNames }));
   }
 
-  #gauge<L extends string>(name: string, help: string, labelNames: readonly L[] = []) {
-    return new client.Gauge<L>({ name, help, labelNames, registers: [this.registry] });
+  #gauge<L extends string = never>(name: string, help: string, labelNames: readonly L[] = []) {
+    return this.registry.register(new Gauge<L>({ name, help, labelNames }));
   }
 }
 
 /**
- * The process metrics, under the names `prom-client`'s defaults use, computed only when scraped.
- * Not `collectDefaultMetrics` itself: its event-loop-lag monitor keeps a timer running (idle CPU),
- * and its `nodejs_active_*_total` gauges fail `promtool check metrics` (a gauge named like a
+ * The process metrics, under the names Prometheus's Node.js client uses by default, computed only
+ * when scraped. Not its whole default set: its event-loop-lag monitor keeps a timer running (idle
+ * CPU), and its `nodejs_active_*_total` gauges fail `promtool check metrics` (a gauge named like a
  * counter).
  */
-function registerProcessMetrics(registry: client.Registry): void {
+function registerProcessMetrics(registry: Registry): void {
   const startSeconds = Math.round(Date.now() / 1000 - performance.now() / 1000);
-  const gauge = (name: string, help: string, value: () => number) =>
-    new client.Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(value());
-      },
-    });
   const cpu = () => process.cpuUsage();
-  const counter = (name: string, help: string, value: () => number) =>
-    new client.Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset();
-        this.inc(value());
-      },
-    });
+  const counter = (name: string, help: string, collect: () => number) =>
+    registry.register(new Counter({ name, help, collect }));
+  const gauge = (name: string, help: string, collect: () => number) =>
+    registry.register(new Gauge({ name, help, collect }));
   counter(
     "process_cpu_user_seconds_total",
     "User CPU time spent in seconds",
