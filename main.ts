@@ -20,7 +20,7 @@ import { ChangePipeline } from "./src/watch/pipeline.ts";
 import { assertDistinctDirs } from "./src/mirror/files.ts";
 import { combine } from "./src/server/companion.ts";
 import { Supervisor } from "./src/server/supervisor.ts";
-import { AdminJobs } from "./src/admin/jobs.ts";
+import { LazyAdminJobs } from "./src/admin/lazy_jobs.ts";
 import { FileGuard } from "./src/shared/bounded_read.ts";
 import { installTransportErrorGuard } from "./src/admin/transport_guard.ts";
 import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
@@ -85,7 +85,8 @@ export async function main(argv: string[]): Promise<number> {
   reportVersions(settings, report);
   // One guard for every file read from a watched path: each rejected file is warned about once.
   const files = new FileGuard({ maxBytes: settings.maxFileBytes, log });
-  const adminJobs = new AdminJobs(settings, log, {
+  // Loaded once nats-server is spawned: the NATS client is not needed before it serves clients.
+  const adminJobs = new LazyAdminJobs(settings, log, {
     config: () => pipeline.serverView(),
     files,
     onDrift: () => pipeline.requestDriftCheck(),
