@@ -4,6 +4,7 @@
  * as the tests run it. Prints a table and rewrites the generated block of BENCHMARKS.md.
  *
  *   deno task bench [--trials 20] [--accounts 10000] [--idle-seconds 60] [--no-write]
+ *   deno task bench --only reaction|scale|footprint (prints those figures only; no write)
  *   deno task bench --only leaf [--server-bin <nats-server>]... [--trials 10]
  *
  * `--only leaf` runs only the leaf restart figures (a hub and a supervised leaf), once per
@@ -55,9 +56,13 @@ const args = parseArgs({
     "server-bin": { type: "string", multiple: true },
   },
 }).values;
-if (args.only !== undefined && args.only !== "leaf") {
-  throw new TypeError(`--only takes "leaf", got "${args.only}"`);
+/** The groups of figures `--only` can pick; the default runs all but "leaf" first, then "leaf". */
+const GROUPS = ["reaction", "scale", "footprint", "leaf"];
+if (args.only !== undefined && !GROUPS.includes(args.only)) {
+  throw new TypeError(`--only takes one of ${GROUPS.join(", ")}, got "${args.only}"`);
 }
+/** Whether the group of figures runs in this invocation. */
+const runs = (group: string) => args.only === undefined || args.only === group;
 const TRIALS = Number(args.trials);
 const ACCOUNTS = Number(args.accounts);
 const IDLE_SECONDS = Number(args["idle-seconds"]);
@@ -565,15 +570,17 @@ async function writeBlock(name: string, report: string): Promise<void> {
 
 if (import.meta.main) {
   const header = await machine();
-  if (args.only === undefined) {
+  if (args.only !== "leaf") {
     const rows: Row[] = [];
-    await reactionFigures(rows);
-    await scaleFigures(rows);
-    await footprintFigures(rows);
+    if (runs("reaction")) await reactionFigures(rows);
+    if (runs("scale")) await scaleFigures(rows);
+    if (runs("footprint")) await footprintFigures(rows);
     const report = `${header}\n\n${table(rows)}\n`;
     console.log(report);
-    if (!args["no-write"]) await writeBlock("bench", report);
+    // Only a full run rewrites the block: a partial one would drop the other figures.
+    if (!args["no-write"] && args.only === undefined) await writeBlock("bench", report);
   }
+  if (!runs("leaf")) Deno.exit(0);
   const leafRows: Row[] = [];
   for (const bin of args["server-bin"] ?? [await resolveNatsServer()]) {
     leafRows.push(...await leafFigures(bin));
