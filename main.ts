@@ -86,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   // One guard for every file read from a watched path: each rejected file is warned about once.
   const files = new FileGuard({ maxBytes: settings.maxFileBytes, log });
   // Loaded once nats-server is spawned: the NATS client is not needed before it serves clients.
-  const adminJobs = new LazyAdminJobs(settings, log, {
+  const adminJobs = LazyAdminJobs.of(settings, log, {
     config: () => pipeline.serverView(),
     files,
     onDrift: () => pipeline.requestDriftCheck(),

@@ -13,16 +13,27 @@ import type { Settings } from "../cli/settings.ts";
 import type { Companion } from "../server/companion.ts";
 
 type AdminJobsOptions = ConstructorParameters<typeof AdminJobs>[2];
+/** What of the admin jobs the supervisor uses. */
+export type AdminJobsLike = Pick<
+  AdminJobs,
+  "start" | "onJwtChanges" | "deleteRemoved" | "beforeStop" | "close"
+>;
 
 export class LazyAdminJobs implements Companion {
-  readonly #make: () => Promise<AdminJobs>;
-  #jobs: Promise<AdminJobs> | undefined;
+  readonly #make: () => Promise<AdminJobsLike>;
+  #jobs: Promise<AdminJobsLike> | undefined;
 
-  constructor(settings: Settings, log: Logger, options: AdminJobsOptions) {
-    this.#make = async () => {
+  /** @param make loads and makes the jobs; called once, by the first call that needs them */
+  constructor(make: () => Promise<AdminJobsLike>) {
+    this.#make = make;
+  }
+
+  /** The real admin jobs, from `jobs.ts`, loaded on first use. */
+  static of(settings: Settings, log: Logger, options: AdminJobsOptions): LazyAdminJobs {
+    return new LazyAdminJobs(async () => {
       const { AdminJobs } = await import("./jobs.ts");
       return new AdminJobs(settings, log, options);
-    };
+    });
   }
 
   /** Loads the jobs (once) and starts them: the first full push and reconcile. */
@@ -49,7 +60,7 @@ export class LazyAdminJobs implements Companion {
     if (this.#jobs) await (await this.#jobs).close();
   }
 
-  #load(): Promise<AdminJobs> {
+  #load(): Promise<AdminJobsLike> {
     this.#jobs ??= this.#make();
     return this.#jobs;
   }
