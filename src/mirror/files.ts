@@ -83,6 +83,12 @@ export function mountSnapshot(mountDir: string): { dir: string; version?: string
 export function readMount(mountDir: string, options: ReadFilesOptions = {}): MountRead {
   const snapshot = mountSnapshot(mountDir);
   let read = readJwtFiles(snapshot.dir, options);
+  // The visible links lead to the files just read: the FIFO holder need not look at them again.
+  if (read !== undefined && snapshot.dir !== mountDir && options.files) {
+    for (const { name } of read) {
+      options.files.noteReadAs(join(mountDir, name), join(snapshot.dir, name));
+    }
+  }
   // The snapshot's directory went away before it could be listed (a newer swap removed it):
   // read what the mount shows now; the caller sees the version change.
   if (read === undefined && snapshot.dir !== mountDir) read = readJwtFiles(mountDir, options);

@@ -236,6 +236,14 @@ export class FileGuard {
   }
 
   /**
+   * Notes that `path` leads to a file just read as regular under another path (a kubelet volume's
+   * visible link, whose version was read through `..data`), so it counts as read until the sweep.
+   */
+  noteReadAs(path: string, readPath: string): void {
+    if (this.#regular.has(readPath)) this.#regular.add(path);
+  }
+
+  /**
    * Forgets rejected files not looked at since the previous sweep (so names that come and go
    * cannot grow the memory without bound) and which paths were read as regular files.
    */

@@ -239,3 +239,22 @@ Deno.test("file guard: the identity key changes with each of its parts", () => {
   ]);
   assert.equal(keys.size, 6);
 });
+
+Deno.test("file guard: a path leading to a file read as regular counts as read", async () => {
+  await withTempDir((dir) => {
+    const guard = new FileGuard({ maxBytes: CAP });
+    const [regular, large] = [join(dir, "regular"), join(dir, "large")];
+    Deno.writeTextFileSync(regular, "x");
+    Deno.writeFileSync(large, new Uint8Array(CAP + 1));
+    guard.read(regular);
+    guard.read(large);
+    guard.noteReadAs(join(dir, "link"), regular);
+    guard.noteReadAs(join(dir, "link-to-large"), large);
+    guard.noteReadAs(join(dir, "link-to-unread"), join(dir, "unread"));
+    assert.ok(guard.readAsRegular(join(dir, "link")));
+    assert.ok(!guard.readAsRegular(join(dir, "link-to-large")), "refused, not read");
+    assert.ok(!guard.readAsRegular(join(dir, "link-to-unread")));
+    guard.sweep();
+    assert.ok(!guard.readAsRegular(join(dir, "link")), "until the sweep");
+  });
+});
