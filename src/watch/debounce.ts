@@ -16,6 +16,15 @@ export interface Timers {
   clearTimeout(id: number): void;
 }
 
+/**
+ * What a trigger reports:
+ * - `write`: a file may still be being written: run `debounceMs` after the last such trigger;
+ * - `commit`: a change complete as it arrived (see `commits.ts`): run `commitMs` after it;
+ * - `check`: only "look again" (a directory check, a re-armed watcher, a re-scan): run within
+ *   `debounceMs`, but never later than a run already due.
+ */
+export type TriggerKind = "write" | "commit" | "check";
+
 /** How long to wait before running. */
 export interface DebounceOptions {
   /** Run this long after the last trigger of a burst. */
@@ -23,9 +32,9 @@ export interface DebounceOptions {
   /** ...but never later than this long after the first trigger of the burst. */
   maxWaitMs: number;
   /**
-   * Run this long after the last trigger when it was a commit (default: `debounceMs`). A commit (a
-   * kubelet `..data` swap, a rename into place; see `commits.ts`) is complete as it arrives, so
-   * there is nothing to wait for but the rest of the same burst.
+   * Run this long after a `commit` trigger (default: `debounceMs`). A commit (a kubelet `..data`
+   * swap, a rename into place; see `commits.ts`) is complete as it arrives, so there is nothing to
+   * wait for but the rest of the same burst.
    */
   commitMs?: number;
   /** Clock and timers; the real ones by default. */
@@ -66,6 +75,8 @@ export class Debouncer implements AsyncDisposable {
   #timer: number | undefined;
   /** When the first trigger of the pending burst arrived; undefined when nothing is pending. */
   #burstStart: number | undefined;
+  /** When the pending run is due (the clock's time); undefined when none is scheduled. */
+  #runAt: number | undefined;
   /** The timer fired while the action was running: run again as soon as it finishes. */
   #dueWhileRunning = false;
   #running: Promise<void> | undefined;
@@ -113,18 +124,19 @@ export class Debouncer implements AsyncDisposable {
   }
 
   /**
-   * Notes that something may have changed. Ignored after `close()`.
-   * @param committed the change is complete already: run `commitMs` after it, not `debounceMs`
-   *   (the caller tells a commit only when no file it knows of is still being written)
+   * Notes that something may have changed (see {@linkcode TriggerKind}). Ignored after `close()`.
+   * The caller tells a commit only when no file it knows of is still being written.
    */
-  trigger(committed = false): void {
+  trigger(kind: TriggerKind = "write"): void {
     if (this.#closed) return;
     const now = this.#timers.now();
     this.#burstStart ??= now;
     this.#dueWhileRunning = false;
+    let runAt = now + (kind === "commit" ? this.#commitMs : this.#debounceMs);
+    if (kind === "check" && this.#runAt !== undefined) runAt = Math.min(runAt, this.#runAt);
+    runAt = Math.min(runAt, this.#burstStart + this.#maxWaitMs);
     this.#clearTimer();
-    const wait = committed ? this.#commitMs : this.#debounceMs;
-    const runAt = Math.min(now + wait, this.#burstStart + this.#maxWaitMs);
+    this.#runAt = runAt;
     this.#timer = this.#timers.setTimeout(() => this.#onTimer(), Math.max(0, runAt - now));
   }
 
@@ -156,11 +168,13 @@ export class Debouncer implements AsyncDisposable {
 
   #onTimer(): void {
     this.#timer = undefined;
+    this.#runAt = undefined;
     if (this.#running) this.#dueWhileRunning = true;
     else void this.#start();
   }
 
   #clearTimer(): void {
+    this.#runAt = undefined;
     if (this.#timer === undefined) return;
     this.#timers.clearTimeout(this.#timer);
     this.#timer = undefined;

@@ -416,10 +416,10 @@ Deno.test("with real timers a burst of triggers gives one run", async () => {
   assert.equal(debouncer.pending, false);
 });
 
-Deno.test("commits: a commit runs commitMs after it, an ordinary trigger debounceMs", async (t) => {
+Deno.test("trigger kinds: a commit runs commitMs after it, a write debounceMs", async (t) => {
   await t.step("one commit runs after commitMs, not debounceMs", async () => {
     const { timers, action, debouncer } = setup({ commitMs: 5 });
-    debouncer.trigger(true);
+    debouncer.trigger("commit");
     await timers.advance(4);
     assert.deepEqual(action.starts, []);
     await timers.advance(1);
@@ -428,39 +428,42 @@ Deno.test("commits: a commit runs commitMs after it, an ordinary trigger debounc
 
   await t.step("the rest of the same burst is waited for", async () => {
     const { timers, action, debouncer } = setup({ commitMs: 5 });
-    debouncer.trigger(true);
+    debouncer.trigger("commit");
     await timers.advance(3);
-    debouncer.trigger(true);
+    debouncer.trigger("commit");
     await timers.advance(4);
     assert.deepEqual(action.starts, []);
     await timers.advance(1);
     assert.deepEqual(action.starts, [8]);
   });
 
-  await t.step("the last trigger decides: an ordinary one after a commit waits", async () => {
+  await t.step("a write after a commit waits debounceMs: a file may be half-written", async () => {
     const { timers, action, debouncer } = setup({ commitMs: 5 });
-    debouncer.trigger(true);
+    debouncer.trigger("commit");
     await timers.advance(2);
-    debouncer.trigger(false);
+    debouncer.trigger("write");
     await timers.advance(99);
     assert.deepEqual(action.starts, []);
     await timers.advance(1);
     assert.deepEqual(action.starts, [102]);
   });
 
-  await t.step("a commit after ordinary triggers (a temp file written, then renamed)", async () => {
-    const { timers, action, debouncer } = setup({ commitMs: 5 });
-    debouncer.trigger(false);
-    await timers.advance(2);
-    debouncer.trigger(true);
-    await timers.advance(5);
-    assert.deepEqual(action.starts, [7]);
-  });
+  await t.step(
+    "a commit after writes (a temp file written, then renamed) runs commitMs after it",
+    async () => {
+      const { timers, action, debouncer } = setup({ commitMs: 5 });
+      debouncer.trigger("write");
+      await timers.advance(2);
+      debouncer.trigger("commit");
+      await timers.advance(5);
+      assert.deepEqual(action.starts, [7]);
+    },
+  );
 
   await t.step("maxWaitMs still bounds a burst of commits", async () => {
     const { timers, action, debouncer } = setup({ debounceMs: 10, commitMs: 5, maxWaitMs: 20 });
     for (let i = 0; i < 6; i++) {
-      debouncer.trigger(true);
+      debouncer.trigger("commit");
       await timers.advance(4);
     }
     assert.deepEqual(action.starts, [20], "not 21, 5 ms after the trigger at 16");
@@ -468,7 +471,7 @@ Deno.test("commits: a commit runs commitMs after it, an ordinary trigger debounc
 
   await t.step("without commitMs a commit waits debounceMs, as before", async () => {
     const { timers, action, debouncer } = setup();
-    debouncer.trigger(true);
+    debouncer.trigger("commit");
     await timers.advance(99);
     assert.deepEqual(action.starts, []);
     await timers.advance(1);
@@ -479,5 +482,43 @@ Deno.test("commits: a commit runs commitMs after it, an ordinary trigger debounc
     for (const commitMs of [-1, 101, NaN]) {
       assert.throws(() => setup({ commitMs }), /commitMs must be a number from 0 to debounceMs/);
     }
+  });
+});
+
+Deno.test("trigger kinds: a check runs within debounceMs, never later than a run due", async (t) => {
+  await t.step("alone, a check waits debounceMs", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger("check");
+    await timers.advance(100);
+    assert.deepEqual(action.starts, [100]);
+  });
+
+  await t.step("a check after a commit does not postpone it (the directory check)", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger("commit");
+    await timers.advance(2);
+    debouncer.trigger("check");
+    await timers.advance(3);
+    assert.deepEqual(action.starts, [5]);
+  });
+
+  await t.step("a check during a write's debounce does not postpone it either", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger("write");
+    await timers.advance(60);
+    debouncer.trigger("check");
+    await timers.advance(40);
+    assert.deepEqual(action.starts, [100]);
+  });
+
+  await t.step("a write after a check postpones the run as any write does", async () => {
+    const { timers, action, debouncer } = setup({ commitMs: 5 });
+    debouncer.trigger("check");
+    await timers.advance(60);
+    debouncer.trigger("write");
+    await timers.advance(99);
+    assert.deepEqual(action.starts, []);
+    await timers.advance(1);
+    assert.deepEqual(action.starts, [160]);
   });
 });

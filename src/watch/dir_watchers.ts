@@ -20,7 +20,7 @@
 
 import { basename, join } from "node:path";
 import { CommitTracker } from "./commits.ts";
-import type { Timers } from "./debounce.ts";
+import type { Timers, TriggerKind } from "./debounce.ts";
 import { DirPoll } from "./dir_poll.ts";
 import { FifoHolder, type HoldOptions } from "./fifo_holder.ts";
 import { type Logger, show } from "../shared/log.ts";
@@ -60,7 +60,7 @@ export class DirWatchers implements AsyncDisposable {
   readonly #toClose: Watch[] = [];
   /** Directories whose replaced watcher is closing: re-armed once its loop has ended. */
   readonly #closing = new Set<string>();
-  readonly #onEvent: (committed: boolean) => void;
+  readonly #onEvent: (kind: TriggerKind) => void;
   readonly #log: Logger;
   readonly #fifos: FifoHolder;
   readonly #poll: DirPoll;
@@ -72,9 +72,12 @@ export class DirWatchers implements AsyncDisposable {
   #closed = false;
   readonly #commits = new CommitTracker(existsNoFollow);
 
-  /** @param onEvent called for every event that may mean a change; `committed`: see `commits.ts` */
+  /**
+   * @param onEvent called for every event that may mean a change: a `commit` or a `write` for a
+   *   watcher's event (see `commits.ts`), a `check` for the directory check and re-armed watchers
+   */
   constructor(
-    onEvent: (committed: boolean) => void,
+    onEvent: (kind: TriggerKind) => void,
     log: Logger,
     options: DirWatchersOptions = {},
   ) {
@@ -179,7 +182,7 @@ export class DirWatchers implements AsyncDisposable {
     void watch.loop.then(() => {
       this.#closing.delete(dir);
       if (this.#closed) return;
-      if (this.#arm() > 0) this.#onEvent(false);
+      if (this.#arm() > 0) this.#onEvent("check");
     });
   }
 
@@ -193,7 +196,7 @@ export class DirWatchers implements AsyncDisposable {
       this.#fifos.hold([...this.#wanted, ...this.#watches.keys()], this.#holdOptions);
       started = this.#arm();
     }
-    if (changed || started > 0) this.#onEvent(false);
+    if (changed || started > 0) this.#onEvent("check");
   }
 
   #armingPending(): boolean {
@@ -257,7 +260,8 @@ export class DirWatchers implements AsyncDisposable {
           if (event.paths.some((path) => basename(path) === KUBELET_DATA)) watch.kubelet = true;
           const paths = event.paths.filter(isMeaningful);
           if (paths.length === 0) continue;
-          this.#onEvent(this.#commits.note({ kind: event.kind, paths }, watch.kubelet));
+          const commit = this.#commits.note({ kind: event.kind, paths }, watch.kubelet);
+          this.#onEvent(commit ? "commit" : "write");
         }
       } catch (error) {
         this.#log.debug(`watcher on ${show(dir)} ended`, { error });
@@ -265,7 +269,7 @@ export class DirWatchers implements AsyncDisposable {
       // A watcher that ends by itself (its directory vanished) asks for a pass, which re-arms.
       if (!this.#closed && this.#watches.get(dir) === watch) {
         this.#watches.delete(dir);
-        this.#onEvent(false);
+        this.#onEvent("check");
       }
     })();
     this.#watches.set(dir, watch);

@@ -46,7 +46,7 @@ function setUp(dir: string) {
   let events = 0;
   const committed: boolean[] = [];
   const fifos: string[] = [];
-  const watchers = new DirWatchers((commit) => (events++, committed.push(commit)), log, {
+  const watchers = new DirWatchers((kind) => (events++, committed.push(kind === "commit")), log, {
     timers,
     threadState: () => state,
     onFifo: (path) => fifos.push(path),

@@ -99,7 +99,7 @@ export class ChangePipeline implements Companion {
       commitMs: Math.min(COMMIT_MS, settings.debounceMs),
       onError: (error) => log.error(`change pass failed: ${(error as Error).message}`),
     });
-    this.#watchers = new DirWatchers((committed) => this.#debouncer.trigger(committed), log, {
+    this.#watchers = new DirWatchers((kind) => this.#debouncer.trigger(kind), log, {
       onFifo: (path, info) => files.report(path, info),
     });
   }
@@ -139,7 +139,7 @@ export class ChangePipeline implements Companion {
       );
     }
     // A change between beforeStart and now is caught by this first pass.
-    this.#debouncer.trigger();
+    this.#debouncer.trigger("check");
     log.info("watching for changes", {
       mode: settings.mode,
       debounce_ms: settings.debounceMs,
@@ -153,7 +153,7 @@ export class ChangePipeline implements Companion {
    */
   requestDriftCheck(): void {
     this.#driftCheckWanted = true;
-    this.#debouncer.trigger();
+    this.#debouncer.trigger("check");
   }
 
   async close(): Promise<void> {
@@ -176,7 +176,7 @@ export class ChangePipeline implements Companion {
     });
     // A file written into a newly watched directory between the scan and the arming raised no
     // event: one more (cheap, content-compared) pass covers it.
-    if (started > 0) this.#debouncer.trigger();
+    if (started > 0) this.#debouncer.trigger("check");
     return scan;
   }
 
@@ -292,7 +292,7 @@ export class ChangePipeline implements Companion {
         dirs: scan.settling.join(","),
       });
       // Kubelet is creating the symlinks of new names after a swap: nothing is half-written.
-      this.#debouncer.trigger(true);
+      this.#debouncer.trigger("commit");
       return true;
     }
     log.warn(`a volume has not settled within ${SETTLE_MAX_MS} ms; applying what is there`, {
