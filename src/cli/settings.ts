@@ -107,7 +107,11 @@ export const SETTING_DOCS: readonly SettingDoc[] = [
     "how long a stop may take before nats-server is killed",
   ),
   doc("POT_NATS_LAME_DUCK", "false", "true: SIGTERM puts nats-server in lame-duck mode first"),
-  doc("POT_NATS_DEBOUNCE_MS", "100", "quiet time after the last file event before acting"),
+  doc(
+    "POT_NATS_DEBOUNCE_MS",
+    "100",
+    "quiet time after the last write in place before acting (a commit acts at once)",
+  ),
   doc("POT_NATS_RESCAN_SECONDS", "30", "periodic re-scan of watched paths; 0 disables"),
   doc(
     "POT_NATS_MAX_FILE_BYTES",
