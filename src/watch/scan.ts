@@ -72,6 +72,16 @@ export async function scanAll(
 ): Promise<Scan> {
   const files = options.files ?? new FileGuard();
   const watchDirs = new Set<string>();
+  // Checked before reading too: a read that began while kubelet was still fixing a volume's links
+  // may have missed names, even when the volume is settled again by the time the read ends.
+  const settling: string[] = [];
+  const roots = [
+    dirname(paths.confPath),
+    dirname(paths.accountsPath),
+    paths.sslDir,
+    paths.credsDir,
+  ];
+  for (const dir of new Set(roots)) if (!(await kubeletVolumeSettled(dir))) settling.push(dir);
   const { config, configError } = readConfig(paths.confPath, files);
   const configFiles = config ? [...config.files] : unique([paths.confPath, ...previousConfigFiles]);
   const digests = new Map<Cause, string>();
@@ -88,8 +98,8 @@ export async function scanAll(
   const { files: mountFiles, version } = readMount(paths.jwtMountDir, { files });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
-  const settling: string[] = [];
   for (const dir of watchDirs) {
+    if (settling.includes(dir)) continue;
     // A kubelet mount is read from the version `..data` pointed at (whole, whatever the visible
     // links are doing): it is settled unless a newer swap came during the read.
     if (dir === paths.jwtMountDir && version !== undefined) {
