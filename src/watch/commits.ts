@@ -5,15 +5,19 @@
  * - In a kubelet volume everything is a commit: kubelet writes a new version into a hidden
  *   timestamped dir and publishes it with one rename of `..data`; the visible names are symlinks
  *   it creates or removes right after.
- * - Elsewhere, a rename is a commit when it moves a file that was written in this burst (a temp
- *   file) onto a name that now exists, and no other file is still being written in place. That is
- *   how atomic writers work (write `.name.tmp`, fsync, rename over `name`).
+ * - Elsewhere, a rename is a commit when it moves a temporary file onto a name that now exists,
+ *   and no other file is still being written in place. That is how atomic writers work (write
+ *   `.name.tmp`, fsync, rename over `name`). A temporary file is one written since the last scan,
+ *   or a hidden one (`.name`): the watcher may drop events under load (Deno keeps 16 per watcher),
+ *   and a hidden name is never read as content, so moving it away removes nothing.
  * - Nothing else is: writes in place may go on, and a removal or a rename away may be the first
  *   half of a non-atomic replacement (`rm a.jwt; cp new a.jwt`), which must not look like a removed
  *   account for a moment.
  *
  * @module
  */
+
+import { basename } from "node:path";
 
 /** One file event as `Deno.watchFs` reports it (Deno gives a rename as `[to]`, then `[from, to]`). */
 export interface FileEvent {
@@ -63,7 +67,8 @@ export class CommitTracker {
         }
         this.#inProgress.delete(first);
         this.#inProgress.delete(second);
-        return this.#written.has(first) && this.#exists(second) && this.#inProgress.size === 0;
+        return (this.#written.has(first) || isHidden(first)) && this.#exists(second) &&
+          this.#inProgress.size === 0;
       default:
         return false;
     }
@@ -74,4 +79,8 @@ export class CommitTracker {
     this.#written.clear();
     this.#inProgress.clear();
   }
+}
+
+function isHidden(path: string): boolean {
+  return basename(path).startsWith(".");
 }
