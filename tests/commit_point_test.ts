@@ -13,7 +13,8 @@ import { writeFileAtomic } from "../src/mirror/files.ts";
 import { tempSetup } from "./_helpers/setup.ts";
 import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
 
-const MINUTE_DEBOUNCE = { POT_NATS_DEBOUNCE_MS: "60000" };
+/** Debug lines say when the mount's watcher is armed: a change before that is no event at all. */
+const MINUTE_DEBOUNCE = { POT_NATS_DEBOUNCE_MS: "60000", POT_NATS_LOG_LEVEL: "debug" };
 /** Far below the minute of debounce, far above a commit's few milliseconds. */
 const DEADLINE_MS = 15_000;
 
@@ -48,6 +49,7 @@ Deno.test("a commit is applied at once, even with a minute of debounce", async (
       env: { ...setup.env, ...MINUTE_DEBOUNCE, NATS_JWT_MOUNT_DIR: kubeletMount },
     });
     await run.waitForLine(/pushed account JWTs to the server/);
+    await run.waitForLine(new RegExp(`DBG watching ${kubeletMount}$`));
     const jwt = await demoWith(1);
     const from = run.lines.length;
     await kubeletWrite(kubeletMount, { [`${setup.demo.pub}.jwt`]: jwt });
@@ -57,6 +59,7 @@ Deno.test("a commit is applied at once, even with a minute of debounce", async (
   await t.step("a JWT renamed into place", async () => {
     await using run = runSupervisor({ env: { ...setup.env, ...MINUTE_DEBOUNCE } });
     await run.waitForLine(/pushed account JWTs to the server/);
+    await run.waitForLine(new RegExp(`DBG watching ${setup.mountDir}$`));
     const jwt = await demoWith(2);
     const from = run.lines.length;
     await writeFileAtomic(join(setup.mountDir, `${setup.demo.pub}.jwt`), jwt);

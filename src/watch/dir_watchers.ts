@@ -20,7 +20,7 @@
 
 import { basename, join } from "node:path";
 import { CommitTracker } from "./commits.ts";
-import type { Timers, TriggerKind } from "./debounce.ts";
+import { realTimers, type Timers, type TriggerKind } from "./debounce.ts";
 import { DirPoll } from "./dir_poll.ts";
 import { FifoHolder, type HoldOptions } from "./fifo_holder.ts";
 import { type Logger, show } from "../shared/log.ts";
@@ -35,6 +35,13 @@ const KUBELET_DATA = "..data";
 
 /** How often the watched directories themselves are checked. */
 const DIR_CHECK_MS = 1000;
+/**
+ * How soon arming is tried again when the watcher thread was busy (starting, or handling events),
+ * and how often, before it is left to the directory check: a directory left unwatched that long
+ * would take a commit through the debounce.
+ */
+const ARM_RETRY_MS = 5;
+const ARM_RETRIES = 20;
 
 interface Watch {
   watcher: Deno.FsWatcher;
@@ -70,6 +77,9 @@ export class DirWatchers implements AsyncDisposable {
   /** Directory checks in a row that found the watcher thread blocked on a FIFO. */
   #blockedChecks = 0;
   #closed = false;
+  readonly #timers: Timers;
+  #armRetry: number | undefined;
+  #armRetries = 0;
   readonly #commits = new CommitTracker(existsNoFollow);
 
   /**
@@ -85,6 +95,7 @@ export class DirWatchers implements AsyncDisposable {
     this.#log = log;
     this.#threadState = options.threadState ?? (() => watcherThreadState());
     this.#fifos = new FifoHolder({ log, ...(options.onFifo ? { onFifo: options.onFifo } : {}) });
+    this.#timers = options.timers ?? realTimers;
     this.#poll = new DirPoll({
       intervalMs: DIR_CHECK_MS,
       onCheck: (changed) => this.#onCheck(changed),
@@ -104,7 +115,9 @@ export class DirWatchers implements AsyncDisposable {
     this.#holdOptions = options;
     this.#fifos.hold([...dirs, ...this.#watches.keys()], options);
     this.#poll.watch(dirs);
-    return this.#arm();
+    const started = this.#arm();
+    this.#armSoon();
+    return started;
   }
 
   /** Records the watched directories as they are now: call it before a scan reads them. */
@@ -130,6 +143,7 @@ export class DirWatchers implements AsyncDisposable {
   async close(): Promise<void> {
     this.#closed = true;
     this.#poll.close();
+    if (this.#armRetry !== undefined) this.#timers.clearTimeout(this.#armRetry);
     const watches = [...this.#toClose.splice(0), ...this.#watches.values()];
     this.#watches.clear();
     if (!watcherThreadFree(this.#threadState())) {
@@ -197,6 +211,28 @@ export class DirWatchers implements AsyncDisposable {
       started = this.#arm();
     }
     if (changed || started > 0) this.#onEvent("check");
+    this.#armSoon();
+  }
+
+  /**
+   * Tries arming again in ARM_RETRY_MS while the watcher thread is only busy (not blocked on a
+   * FIFO, which the directory check handles), at most ARM_RETRIES times in a row.
+   */
+  #armSoon(): void {
+    if (this.#closed || this.#armRetry !== undefined) return;
+    if (!this.#armingPending()) {
+      this.#armRetries = 0;
+      return;
+    }
+    if (this.#threadState() !== "busy" || this.#armRetries >= ARM_RETRIES) return;
+    this.#armRetries++;
+    this.#armRetry = this.#timers.setTimeout(() => {
+      this.#armRetry = undefined;
+      if (this.#closed) return;
+      // A directory armed late may have changed unwatched: look again.
+      if (this.#arm() > 0) this.#onEvent("check");
+      this.#armSoon();
+    }, ARM_RETRY_MS);
   }
 
   #armingPending(): boolean {

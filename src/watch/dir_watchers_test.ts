@@ -16,14 +16,24 @@ class ManualTimers implements Timers {
   #now = Date.now() + 60_000;
   #nextId = 1;
   readonly #timers = new Map<number, () => void>();
+  readonly #delays = new Map<number, number>();
 
   now(): number {
     return this.#now;
   }
 
-  setTimeout(fn: () => void): number {
+  setTimeout(fn: () => void, ms: number): number {
     this.#timers.set(this.#nextId, fn);
+    this.#delays.set(this.#nextId, ms);
     return this.#nextId++;
+  }
+
+  /** Runs the pending timers of at most `ms` (the arming retries), not the directory check. */
+  fireShort(ms: number): number {
+    const due = [...this.#timers].filter(([id]) => this.#delays.get(id)! <= ms);
+    for (const [id] of due) this.#timers.delete(id);
+    for (const [, fn] of due) fn();
+    return due.length;
   }
 
   clearTimeout(id: number): void {
@@ -360,5 +370,40 @@ Deno.test("dir watchers: events are marked commits only when the change is compl
         await t.watchers.close();
       }
     });
+  });
+});
+
+Deno.test("dir watchers: arming a busy thread missed is tried again within milliseconds", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.setState("busy");
+      assert.equal(t.watchers.sync(t.dirs), 0);
+      t.setState("free");
+      assert.equal(t.timers.fireShort(10), 1, "a retry, not the directory check");
+      assert.deepEqual(t.watchers.watched, [dir]);
+      assert.equal(t.events, 1, "armed late: one more pass");
+      assert.equal(t.timers.fireShort(10), 0, "nothing left to retry");
+    } finally {
+      await t.watchers.close();
+    }
+  });
+});
+
+Deno.test("dir watchers: a thread that stays busy is left to the directory check", async () => {
+  await withTempDir(async (dir) => {
+    const t = setUp(dir);
+    try {
+      t.setState("busy");
+      t.watchers.sync(t.dirs);
+      let retries = 0;
+      while (t.timers.fireShort(10) > 0) retries++;
+      assert.equal(retries, 20);
+      t.setState("opening a FIFO");
+      t.watchers.sync(t.dirs);
+      assert.equal(t.timers.fireShort(10), 0, "no retry while blocked on a FIFO");
+    } finally {
+      await t.watchers.close();
+    }
   });
 });
