@@ -96,8 +96,8 @@ async function lookUpIn(
     "-o",
     "APT::Sandbox::User=root",
   ]; // deno-fmt-ignore
-  await run("apt-get", [...apt, "update"], root);
-  const shown = await run("apt-cache", [...apt, "show", "--no-all-versions", name], root);
+  await runTool("apt-get", [...apt, "update"], root);
+  const shown = await runTool("apt-cache", [...apt, "show", "--no-all-versions", name], root);
   const packageVersion = shown.match(/^Version:\s*(\S+)/m)?.[1];
   if (!packageVersion) throw new Error(`its index lists no ${name} version`);
   return { name, suite, archive, packageVersion, apt, root };
@@ -110,11 +110,15 @@ async function lookUpIn(
 export async function downloadDebianPackage(pkg: DebianPackage): Promise<UnpackedPackage> {
   const staging = await Deno.makeTempDir({ dir: pkg.root, prefix: "stage-" });
   try {
-    await run("apt-get", [...pkg.apt, "download", `${pkg.name}=${pkg.packageVersion}`], staging);
+    await runTool(
+      "apt-get",
+      [...pkg.apt, "download", `${pkg.name}=${pkg.packageVersion}`],
+      staging,
+    );
     const debs = [...Deno.readDirSync(staging)].filter((e) => e.name.endsWith(".deb"));
     if (!debs[0]) throw new Error(`apt-get download left no .deb in ${staging}`);
     const root = join(staging, "root");
-    await run("dpkg-deb", ["-x", join(staging, debs[0].name), root]);
+    await runTool("dpkg-deb", ["-x", join(staging, debs[0].name), root]);
     return { root, staging };
   } catch (error) {
     await Deno.remove(staging, { recursive: true });
@@ -123,18 +127,20 @@ export async function downloadDebianPackage(pkg: DebianPackage): Promise<Unpacke
 }
 
 /**
- * Runs a tool to completion.
+ * Runs a tool to completion (also for `nats_server.ts`'s tarball route).
  * @returns its stdout
  * @throws when it is missing (saying what the route needs) or fails (with its last error lines)
  */
-async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
+export async function runTool(cmd: string, args: string[], cwd?: string): Promise<string> {
   let out: Deno.CommandOutput;
   try {
     out = await new Deno.Command(cmd, { args, stdin: "null", ...(cwd ? { cwd } : {}) }).output();
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
     throw new Error(
-      `${cmd} is not installed: the Debian route needs apt-get and dpkg-deb (a Debian-like host)`,
+      cmd === "tar"
+        ? "tar is not installed: the tarball route needs it"
+        : `${cmd} is not installed: the Debian route needs apt-get and dpkg-deb (a Debian-like host)`,
     );
   }
   if (!out.success) {

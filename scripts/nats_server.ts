@@ -29,6 +29,7 @@ import {
   type DebianPackage,
   downloadDebianPackage,
   lookUpDebianPackage,
+  runTool,
 } from "./debian_package.ts";
 
 export const PINNED_VERSION = "2.12.4";
@@ -302,7 +303,7 @@ async function fetchOfficialRelease(): Promise<Staged> {
   const staging = await Deno.makeTempDir({ dir: await ensureCacheDir(), prefix: "stage-" });
   const tarball = join(staging, `${name}.tar.gz`);
   await Deno.writeFile(tarball, bytes);
-  await run("tar", ["-xzf", tarball, "-C", staging]);
+  await runTool("tar", ["-xzf", tarball, "-C", staging]);
   return { bin: join(staging, name, "nats-server"), staging };
 }
 
@@ -373,28 +374,6 @@ async function install(staged: Staged, log: Log, from: string): Promise<string> 
 async function ensureCacheDir(): Promise<string> {
   await Deno.mkdir(CACHE_DIR, { recursive: true });
   return CACHE_DIR;
-}
-
-/**
- * Runs a tool to completion.
- * @returns its stdout
- * @throws when it is missing (saying what the route needs) or fails (with its last error lines)
- */
-async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(cmd, { args, stdin: "null", ...(cwd ? { cwd } : {}) }).output();
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new Error(
-      `${cmd} is not installed: the Debian route needs apt-get and dpkg-deb (a Debian-like host)`,
-    );
-  }
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
-    throw new Error(`${cmd} ${args.at(-1)} failed (${out.code}): ${text}`);
-  }
-  return new TextDecoder().decode(out.stdout);
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {
