@@ -11,6 +11,7 @@ import {
   pushClaims,
 } from "./claims.ts";
 import { silentLogger } from "../shared/log.ts";
+import { waitingForClose } from "./_claims_requests.ts";
 import { makeAccount, makeOperator, makeUser } from "../../dev/jwt_fixtures.ts";
 import { makeAccounts } from "../../dev/bulk_jwt.ts";
 import { base64UrlDecode } from "../jwt/encoding.ts";
@@ -206,6 +207,9 @@ Deno.test("claims requests against a real server", async (t) => {
         assert.equal(silent?.ok, false);
         assert.equal(received, 4);
         assert.match(silent?.error ?? "", /no server answered .* after 2 attempts/);
+        // Rounds and retry waits let go of the connection's close when done: a reaction left on
+        // it held each round's requests (every pushed JWT) for the connection's life.
+        assert.equal(waitingForClose(demo), 0);
       });
     });
 

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createAccount, createOperator, createUser } from "@nats-io/nkeys";
+import { createAccount, createOperator, createUser, fromPublic } from "@nats-io/nkeys";
 import { encodeOperator } from "@nats-io/jwt";
 import {
   type AccountCheck,
@@ -10,6 +10,7 @@ import {
   type Trust,
   trustFrom,
 } from "./account_jwt.ts";
+import { base32Encode, crc16 } from "./encoding.ts";
 import {
   makeAccount,
   makeOperator,
@@ -49,6 +50,48 @@ Deno.test("isAccountPublicKey accepts only well-formed account public keys", () 
   assert.equal(isAccountPublicKey("foo"), false, "foo");
   assert.equal(isOperatorPublicKey(createOperator().getPublicKey()), true);
   assert.equal(isOperatorPublicKey(pub), false);
+});
+
+Deno.test("isAccountPublicKey and isOperatorPublicKey agree with nkeys' fromPublic", () => {
+  const nkeysSays = (name: string, prefix: string) => {
+    try {
+      fromPublic(name);
+      return name.length === 56 && name.startsWith(prefix);
+    } catch {
+      return false;
+    }
+  };
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567a1=";
+  const keys = Array.from(
+    { length: 50 },
+    (_, i) => (i % 2 ? createAccount() : createOperator()).getPublicKey(),
+  );
+  const names = [...keys];
+  // Every key with one character replaced: a few stay valid (the CRC collides), most do not.
+  for (const key of keys.slice(0, 10)) {
+    for (let at = 0; at < key.length; at += 3) {
+      const char = alphabet[(at * 7 + key.charCodeAt(at)) % alphabet.length]!;
+      names.push(key.slice(0, at) + char + key.slice(at + 1));
+    }
+  }
+  // First characters of other roles and of prefix bytes that are no role.
+  for (const key of keys.slice(0, 4)) {
+    for (const first of ["A", "B", "H", "N", "O", "P", "U"]) names.push(first + key.slice(1));
+  }
+  // A valid CRC over a prefix byte that is no public role but encodes to the same first letter.
+  for (const prefix of [0, 1, 7, 112, 113, 119]) {
+    const raw = new Uint8Array(35);
+    raw[0] = prefix;
+    raw.set(crypto.getRandomValues(new Uint8Array(32)), 1);
+    const crc = crc16(raw.subarray(0, 33));
+    raw[33] = crc & 0xff;
+    raw[34] = crc >> 8;
+    names.push(base32Encode(raw));
+  }
+  for (const name of names) {
+    assert.equal(isAccountPublicKey(name), nkeysSays(name, "A"), `account: ${name}`);
+    assert.equal(isOperatorPublicKey(name), nkeysSays(name, "O"), `operator: ${name}`);
+  }
 });
 
 Deno.test("trustFrom", async (t) => {

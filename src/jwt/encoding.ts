@@ -44,6 +44,51 @@ export function base32Decode(text: string): Uint8Array {
   return out;
 }
 
+/** The digit of each base32 character code (-1: not in the alphabet). */
+const BASE32_DIGITS = (() => {
+  const digits = new Int8Array(128).fill(-1);
+  for (let i = 0; i < BASE32_ALPHABET.length; i++) digits[BASE32_ALPHABET.charCodeAt(i)] = i;
+  return digits;
+})();
+
+/** Like {@linkcode base32Decode}, without throwing: undefined for a character outside it. */
+export function base32DecodeOrUndefined(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let bits = 0;
+  let value = 0;
+  let index = 0;
+  for (let i = 0; i < text.length; i++) {
+    const digit = BASE32_DIGITS[text.charCodeAt(i)] ?? -1;
+    if (digit < 0) return undefined;
+    value = ((value << 5) | digit) & 0xffff;
+    bits += 5;
+    if (bits >= 8) {
+      out[index++] = (value >>> (bits - 8)) & 0xff;
+      bits -= 8;
+    }
+  }
+  return out;
+}
+
+const CRC16_TABLE = (() => {
+  const table = new Uint16Array(256);
+  for (let byte = 0; byte < 256; byte++) {
+    let crc = byte << 8;
+    for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? (crc << 1) ^ 0x1021 : crc << 1;
+    table[byte] = crc & 0xffff;
+  }
+  return table;
+})();
+
+/** CRC-16/XMODEM of `bytes`, the checksum at the end of every nkey. */
+export function crc16(bytes: Uint8Array): number {
+  let crc = 0;
+  for (let i = 0; i < bytes.length; i++) {
+    crc = ((crc << 8) & 0xffff) ^ CRC16_TABLE[((crc >>> 8) ^ bytes[i]!) & 0xff]!;
+  }
+  return crc;
+}
+
 /** base64url without padding, of bytes or of a string's UTF-8. */
 export function base64UrlEncode(data: string | Uint8Array): string {
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;

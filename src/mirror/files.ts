@@ -20,25 +20,36 @@ import {
 import { checkAccountJwt, type Trust } from "../jwt/account_jwt.ts";
 import { accountOfFileName, isJwtFileName, listJwtNames } from "../jwt/jwt_files.ts";
 import { FileGuard, rejectionKey, rejectionReason } from "../shared/bounded_read.ts";
-import type { MirrorPlan, MountEntry } from "./plan.ts";
+import { contentDigest } from "../shared/digest.ts";
+import { issuedAt, type MirrorPlan, type MountEntry, type ResolverCopy } from "./plan.ts";
 import { errorMessage } from "../shared/errors.ts";
 
 /** Mode of mirrored JWT files, as nats-server writes them itself. */
 const JWT_FILE_MODE = 0o600;
 
 /**
- * One mounted `*.jwt` file as read: its text, or why it could not be read. `rejected` is set for a
+ * One mounted `*.jwt` file as read: the {@linkcode contentDigest} of its bytes and (unless the
+ * reader was told it is not needed) its text; or why it could not be read. `rejected` is set for a
  * file the file guard refused (a FIFO, a device, too large) and has logged already: the rejection
  * and the file's identity, so that a change of it shows in a digest.
  */
 export type MountFile =
-  | { name: string; text: string }
+  | { name: string; digest: string; text?: string }
   | { name: string; error: string; rejected?: string };
 
 /** Where {@linkcode readMountFiles} and {@linkcode readResolverDir} read files. */
 export interface ReadFilesOptions {
   /** Default: a guard of its own, with the default size cap. */
   files?: FileGuard;
+}
+
+/** Options of {@linkcode readMountFiles}. */
+export interface ReadMountOptions extends ReadFilesOptions {
+  /**
+   * Whether a file's text is kept (default: always). A pass over 10,000 unchanged files needs only
+   * their digests: 1.8 MB for the pass instead of 10.5 MB with every text (measured).
+   */
+  keepText?: (name: string, digest: string) => boolean;
 }
 
 const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -80,7 +91,7 @@ export function mountSnapshot(mountDir: string): { dir: string; version?: string
  *   kubelet version read
  * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
-export function readMount(mountDir: string, options: ReadFilesOptions = {}): MountRead {
+export function readMount(mountDir: string, options: ReadMountOptions = {}): MountRead {
   const snapshot = mountSnapshot(mountDir);
   let read = readJwtFiles(snapshot.dir, options);
   // The visible links lead to the files just read: the FIFO holder need not look at them again.
@@ -100,50 +111,76 @@ export function readMount(mountDir: string, options: ReadFilesOptions = {}): Mou
 /** Like {@linkcode readMount}, without the version. */
 export function readMountFiles(
   mountDir: string,
-  options: ReadFilesOptions = {},
+  options: ReadMountOptions = {},
 ): MountFile[] | undefined {
   return readMount(mountDir, options).files;
 }
 
-function readJwtFiles(mountDir: string, options: ReadFilesOptions): MountFile[] | undefined {
+function readJwtFiles(mountDir: string, options: ReadMountOptions): MountFile[] | undefined {
   const guard = options.files ?? new FileGuard();
   const names = listJwtNames(mountDir);
   if (names === undefined) return undefined;
   const files: MountFile[] = [];
   for (const name of names) {
-    const path = join(mountDir, name);
-    try {
-      // Kubelet's visible files are symlinks (isFile false): reading follows them. Reads are
-      // synchronous on purpose: ten times faster than awaiting each of 10,000 small files.
-      const read = guard.read(path);
-      if (read.status === "read") {
-        files.push({ name, text: decoder.decode(read.bytes) });
-      } else if (read.status === "missing") {
-        // A dangling link (mid kubelet swap): the next scan sees the settled state.
-        files.push({ name, error: "could not be read: it does not exist (a dangling link?)" });
-      } else if (read.status === "not regular" && read.kind === "directory") {
-        continue; // a directory named *.jwt
-      } else {
-        const error = `not read: ${rejectionReason(read, guard.maxBytes)}`;
-        files.push({ name, error, rejected: rejectionKey(read) });
-      }
-    } catch (error) {
-      // An unreadable file (permission denied): the next scan looks again.
-      files.push({ name, error: `could not be read: ${errorMessage(error)}` });
-    }
+    const file = readMountFile(mountDir, name, { ...options, files: guard });
+    if (file !== undefined) files.push(file);
   }
   return files;
 }
 
-/** Checks one read mount file against the trust. */
+/**
+ * Reads one mounted file as {@linkcode readMountFiles} does.
+ * @returns the file, or undefined for a directory named `*.jwt`
+ */
+export function readMountFile(
+  mountDir: string,
+  name: string,
+  options: ReadMountOptions & { files: FileGuard },
+): MountFile | undefined {
+  const guard = options.files;
+  try {
+    // Kubelet's visible files are symlinks (isFile false): reading follows them. Reads are
+    // synchronous on purpose: ten times faster than awaiting each of 10,000 small files.
+    const read = guard.read(join(mountDir, name));
+    if (read.status === "read") {
+      const digest = contentDigest(read.bytes);
+      if (options.keepText && !options.keepText(name, digest)) return { name, digest };
+      return { name, digest, text: decoder.decode(read.bytes) };
+    } else if (read.status === "missing") {
+      // A dangling link (mid kubelet swap): the next scan sees the settled state.
+      return { name, error: "could not be read: it does not exist (a dangling link?)" };
+    } else if (read.status === "not regular" && read.kind === "directory") {
+      return undefined; // a directory named *.jwt
+    }
+    const error = `not read: ${rejectionReason(read, guard.maxBytes)}`;
+    return { name, error, rejected: rejectionKey(read) };
+  } catch (error) {
+    // An unreadable file (permission denied): the next scan looks again.
+    return { name, error: `could not be read: ${errorMessage(error)}` };
+  }
+}
+
+/**
+ * Checks one read mount file against the trust. The entry's digest is that of the trimmed JWT
+ * when it is valid (what would be written), else the file's.
+ * @throws {TypeError} for a file read without its text (nothing to check)
+ */
 export function checkMountFile(
   file: MountFile,
   trust: Trust,
   options: { now?: number } = {},
 ): MountEntry {
   if ("error" in file) return { name: file.name, check: { ok: false, reason: file.error } };
+  if (file.text === undefined) {
+    throw new TypeError(`${file.name} was read without its text: it cannot be checked`);
+  }
   const expectedSub = accountOfFileName(file.name);
-  return { name: file.name, check: checkAccountJwt(file.text, expectedSub, trust, options) };
+  const check = checkAccountJwt(file.text, expectedSub, trust, options);
+  // The trimmed JWT is the file's text unless whitespace was cut: then it has a digest of its own.
+  const digest = check.ok && check.jwt.length !== file.text.length
+    ? contentDigest(check.jwt)
+    : file.digest;
+  return { name: file.name, check, digest };
 }
 
 /**
@@ -165,7 +202,7 @@ export function readResolverDir(
     const path = join(resolverDir, name);
     let read;
     try {
-      read = guard.read(path);
+      read = guard.read(path, { noteRegular: false });
     } catch (error) {
       throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
         cause: error,
@@ -175,6 +212,54 @@ export function readResolverDir(
     if (read.status === "read") files.set(name, decoder.decode(read.bytes));
   }
   return files;
+}
+
+/** Options of {@linkcode readResolverCopies}. */
+export interface ReadResolverOptions extends ReadFilesOptions {
+  /** Only these names (default: every `*.jwt` file of the dir). */
+  names?: readonly string[];
+  /**
+   * File name -> the digest of the mounted JWT: a copy that holds it needs no `iat` (the plan
+   * finds it unchanged), so it is not decoded.
+   */
+  mounted?: ReadonlyMap<string, string>;
+}
+
+/**
+ * Reads resolver files like {@linkcode readResolverDir}, but keeps only what the plan needs of
+ * each: its digest, and its `iat` when it differs from the mounted JWT. A listed name that does not
+ * exist (or that the file guard refuses) is left out, as absent.
+ *
+ * @returns name -> copy, for the files that exist
+ * @throws {Error} naming the file when one cannot be read (other than vanishing while listed)
+ */
+export function readResolverCopies(
+  resolverDir: string,
+  options: ReadResolverOptions = {},
+): Map<string, ResolverCopy> {
+  const guard = options.files ?? new FileGuard();
+  const copies = new Map<string, ResolverCopy>();
+  const names = options.names ?? listJwtNames(resolverDir) ?? [];
+  for (const name of names) {
+    const path = join(resolverDir, name);
+    let read;
+    try {
+      read = guard.read(path, { noteRegular: false });
+    } catch (error) {
+      throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
+        cause: error,
+      });
+    }
+    if (read.status !== "read") continue;
+    const digest = contentDigest(read.bytes);
+    copies.set(
+      name,
+      options.mounted?.get(name) === digest
+        ? { digest }
+        : { digest, iat: issuedAt(decoder.decode(read.bytes)) },
+    );
+  }
+  return copies;
 }
 
 /**

@@ -7,10 +7,12 @@ import {
   checkMountFile,
   readMount as readMountSnapshot,
   readMountFiles,
+  readResolverCopies,
   readResolverDir,
   writeFileAtomic,
 } from "./files.ts";
 import type { MountEntry } from "./plan.ts";
+import { contentDigest } from "../shared/digest.ts";
 import { planMirror } from "./plan.ts";
 import {
   type FixtureAccount,
@@ -202,6 +204,55 @@ Deno.test("readResolverDir reads *.jwt files only", async (t) => {
   await t.step("returning an empty map for a missing dir", async () => {
     await withTempDir((dir) => {
       assert.deepEqual(readResolverDir(join(dir, "absent")), new Map());
+    });
+  });
+});
+
+Deno.test("readMountFiles keeps digests always, texts when asked", async () => {
+  await withTempDir(async (mountDir) => {
+    await Deno.writeTextFile(join(mountDir, "AAA.jwt"), "jwt-a");
+    await Deno.writeTextFile(join(mountDir, "BBB.jwt"), "jwt-b\n");
+    const files = readMountFiles(mountDir, { keepText: (name) => name === "BBB.jwt" });
+    assert.deepEqual(files, [
+      { name: "AAA.jwt", digest: contentDigest("jwt-a") },
+      { name: "BBB.jwt", digest: contentDigest("jwt-b\n"), text: "jwt-b\n" },
+    ]);
+  });
+});
+
+Deno.test("readResolverCopies keeps each file's digest, and its iat where it differs", async (t) => {
+  const operator = await makeOperator();
+  const a = await makeAccount(operator, { name: "A" });
+  const b = await makeAccount(operator, { name: "B" });
+  const iatOf = (jwt: string) => JSON.parse(atob(jwt.split(".")[1]!)).iat as number;
+
+  await t.step("the whole dir, or only the names asked for (absent ones left out)", async () => {
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(join(dir, jwtFile(a)), a.jwt);
+      await Deno.writeTextFile(join(dir, jwtFile(b)), b.jwt);
+      await Deno.writeTextFile(join(dir, `${jwtFile(b)}.deleted`), b.jwt);
+      const mounted = new Map([[jwtFile(a), contentDigest(a.jwt)]]);
+      assert.deepEqual(
+        readResolverCopies(dir, { mounted }),
+        new Map([
+          [jwtFile(a), { digest: contentDigest(a.jwt) }],
+          [jwtFile(b), { digest: contentDigest(b.jwt), iat: iatOf(b.jwt) }],
+        ]),
+      );
+      assert.deepEqual(
+        readResolverCopies(dir, { names: [jwtFile(b), "CCC.jwt"] }),
+        new Map([[jwtFile(b), { digest: contentDigest(b.jwt), iat: iatOf(b.jwt) }]]),
+      );
+    });
+  });
+
+  await t.step("an unreadable copy (caught mid-write) has no iat", async () => {
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(join(dir, jwtFile(a)), "");
+      assert.deepEqual(
+        readResolverCopies(dir),
+        new Map([[jwtFile(a), { digest: contentDigest(""), iat: undefined }]]),
+      );
     });
   });
 });
@@ -492,10 +543,10 @@ Deno.test("a kubelet mount is read from the version ..data points at", async (t)
 
     await t.step("the whole published version, nothing else, with its name", () => {
       const read = readMountSnapshot(dir);
-      assert.deepEqual(read.files, [{ name: "kept.jwt", text: "k2" }, {
-        name: "new.jwt",
-        text: "n",
-      }]);
+      assert.deepEqual(read.files, [
+        { name: "kept.jwt", digest: contentDigest("k2"), text: "k2" },
+        { name: "new.jwt", digest: contentDigest("n"), text: "n" },
+      ]);
       assert.equal(read.version, version);
     });
 

@@ -4,24 +4,40 @@
  * and logs what happened in one line per fact. A fact that stays true (a rejected file, a refused
  * removal) is logged once, not on every pass.
  *
- * Checks are cached by file name, content and trust, so a change of one account among 10,000 costs
- * one signature check and one write, not 10,000.
+ * Checks are cached by file name, content digest and trust ({@linkcode CheckCache}), so a change
+ * of one account among 10,000 costs one signature check and one write, not 10,000.
  *
- * Every run compares the mount with the resolver dir as it is on disk, so it also repairs drift: a
- * mounted account whose resolver file was deleted, tombstoned or replaced behind the supervisor's
- * back is written back (and pushed by the caller), with a warning saying what was found.
+ * The resolver dir is compared with the mount as it is on disk: as a whole on a drift check (and
+ * whenever an account may be removed), else file by file for the files the run may write, the
+ * rest vouched for by a model of the dir ({@linkcode ResolverModel}, `resolver_model.ts`). So a
+ * drift check repairs drift: a mounted account whose resolver file was deleted, tombstoned or
+ * replaced behind the supervisor's back is written back (and pushed by the caller), with a warning
+ * saying what was found.
+ *
+ * Only digests are held between runs, never the mount's or the resolver dir's documents; a valid
+ * JWT's text is read when it may be written (the scan keeps it when {@linkcode JwtMirror.needsText}
+ * says so, else the file is read again here).
  */
 
-import { join } from "node:path";
 import type { ServerView } from "../config/server_view.ts";
-import { isAccountPublicKey, type Trust } from "../jwt/account_jwt.ts";
-import { rejectionReason } from "../report/metrics.ts";
+import type { Trust } from "../jwt/account_jwt.ts";
 import { Report } from "../report/report.ts";
-import type { FileGuard } from "../shared/bounded_read.ts";
+import { FileGuard } from "../shared/bounded_read.ts";
+import { contentDigest } from "../shared/digest.ts";
 import { clip, type Logger, show } from "../shared/log.ts";
-import { pathExists } from "../shared/path_exists.ts";
-import { applyMirrorPlan, checkMountFile, type MountFile, readResolverDir } from "./files.ts";
-import { issuedAt, type MirrorPlan, type MountEntry, planMirror } from "./plan.ts";
+import { CheckCache } from "./check_cache.ts";
+import { MirrorReporter } from "./mirror_report.ts";
+import {
+  applyMirrorPlan,
+  checkMountFile,
+  type MirrorResult,
+  type MountFile,
+  mountSnapshot,
+  readMountFile,
+  readResolverCopies,
+} from "./files.ts";
+import type { MirrorPlan, MountEntry, ResolverCopy } from "./plan.ts";
+import { nextModel, type PlannedRun, planRun, type ResolverModel } from "./resolver_model.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";
 import { pause } from "../shared/timing.ts";
 
@@ -43,7 +59,10 @@ export interface JwtMirrorOptions {
   log: Logger;
   /** `POT_NATS_REMOVE_MAX`; undefined: half of the accounts in the resolver dir, at least 1. */
   removeMax?: number;
-  /** Reads the resolver dir (the mount and the config are read by the scan). */
+  /**
+   * Reads the resolver dir, and a mounted file again when its text is needed (the mount and the
+   * config are read by the scan).
+   */
   files?: FileGuard;
   /** Where the mirror's state is reported (default: a report nobody reads). */
   report?: Report;
@@ -62,81 +81,119 @@ export interface JwtMirrorOptions {
 
 export interface MirrorOutcome {
   changes: JwtChanges;
-  /** Files that could not be written or removed; the next pass retries them. */
+  /**
+   * Files that could not be written or removed, or that changed while the run read them again;
+   * the next pass retries them.
+   */
   failed: number;
   /** JWTs refused only for their validity window (`nbf` ahead, `exp` past): time may change that. */
   timeRejected: number;
 }
 
+/** The reason given to a mounted file that changed between the scan and the mirror's read. */
+const CHANGED_WHILE_READ = "it changed while it was read; it is read again on the next pass";
+
 export class JwtMirror {
   readonly #options: JwtMirrorOptions;
-  readonly #checked = new Map<string, { text: string; trustKey: string; entry: MountEntry }>();
-  /** File name -> the JWT last seen identical in the mount and the resolver dir. */
+  readonly #checks = new CheckCache();
+  readonly #files: FileGuard;
+  /** The resolver dir as last read or written; undefined: not to be trusted, read it whole. */
+  #model: ResolverModel | undefined;
+  /** File name -> digest of the JWT last seen identical in the mount and the resolver dir. */
   readonly #known = new Map<string, string>();
-  /** What was last logged about a lasting fact (key -> text), so it is logged once. */
-  readonly #reported = new Map<string, string>();
-  /** Account -> when its coming expiry was last warned about. */
-  readonly #expiryWarned = new Map<string, number>();
-  readonly #report: Report;
-  readonly #now: () => number;
+  readonly #says: MirrorReporter;
 
   constructor(options: JwtMirrorOptions) {
     this.#options = options;
-    this.#report = options.report ?? Report.unread();
-    this.#now = options.now ?? Date.now;
+    this.#files = options.files ?? new FileGuard();
+    this.#says = new MirrorReporter({
+      mountDir: options.mountDir,
+      resolverDir: options.resolverDir,
+      log: options.log,
+      report: options.report ?? Report.unread(),
+      expiryWarnDays: options.expiryWarnDays,
+      now: options.now ?? Date.now,
+    });
+  }
+
+  /**
+   * Whether the next run needs a mounted file's text: unless this content was checked before and
+   * was either rejected or is, by the model, what the resolver dir holds already. (The scan asks,
+   * so a pass over 10,000 unchanged files holds no document; a file it did not keep is read again
+   * should the run need it after all.)
+   */
+  needsText(name: string, fileDigest: string): boolean {
+    if (this.#checks.rejected(name, fileDigest)) return false;
+    const jwtDigest = this.#checks.validDigest(name, fileDigest);
+    return jwtDigest === undefined || this.#model?.get(name) !== jwtDigest;
   }
 
   /**
    * Mirrors the mount once. `files` are the mount's files as a scan read them (undefined: the
    * mount does not exist; see {@linkcode readMountFiles}); `config` is the server config the same
-   * pass read, whose operator the JWTs must be issued by.
+   * pass read, whose operator the JWTs must be issued by. `readAll` (default true): compare with
+   * every file of the resolver dir, a drift check; false: read only the files this run may write,
+   * and every file when an account may be removed.
    * @returns the accounts added, changed and removed (only those written or removed successfully).
    * @throws when the config's trust cannot be read (nothing is changed then).
    */
   async apply(
     files: MountFile[] | undefined,
     config: ServerView,
-    options: { detectedAt?: number } = {},
+    options: { detectedAt?: number; readAll?: boolean } = {},
   ): Promise<MirrorOutcome> {
-    const { log, resolverDir, files: guard } = this.#options;
+    const { log, resolverDir } = this.#options;
     const confPath = config.confPath;
-    const readOptions = guard ? { files: guard } : {};
     const { trust, systemAccount } = config;
     if (trust.operatorKeys.size === 0 && trust.signingKeys.size === 0 && (files ?? []).length > 0) {
-      this.#reportOnce(
-        "no-trust",
-        "",
-        () =>
-          log.warn("the server config names no trusted operator; mounted JWTs cannot be mirrored", {
-            conf: confPath,
-          }),
-      );
+      this.#says.noTrust(confPath);
     }
-    const entries = this.#check(files ?? [], trust);
+    // Until this run ends well, nothing is known of the resolver dir: an error reads it whole.
+    const model = this.#model;
+    this.#model = undefined;
+    const changedWhileRead = new Set<string>();
+    const mount = new MountFiles(files ?? []);
+    const entries = this.#check(mount, trust, changedWhileRead);
     const planOptions = {
       ...(systemAccount ? { systemAccount } : {}),
       ...(this.#options.removeMax !== undefined ? { removeMax: this.#options.removeMax } : {}),
       known: this.#known,
+      readAll: options.readAll ?? true,
+      read: (names: readonly string[] | undefined) =>
+        readResolverCopies(resolverDir, {
+          files: this.#files,
+          mounted: mount.jwtDigests(entries, names),
+          ...(names ? { names } : {}),
+        }),
+      withText: (entry: MountEntry) => this.#withText(entry, mount, changedWhileRead),
     };
-    let resolverFiles = readResolverDir(resolverDir, readOptions);
-    let plan = planMirror(entries, resolverFiles, planOptions);
-    if (await this.#rereadIfMidWrite(plan, resolverFiles)) {
-      resolverFiles = readResolverDir(resolverDir, readOptions);
-      plan = planMirror(entries, resolverFiles, planOptions);
+    let run = planRun(entries, model, planOptions);
+    if (await this.#rereadIfMidWrite(run.plan, run.view)) {
+      run = planRun(run.mount, model, planOptions);
     }
+    const { plan, view } = run;
+    log.debug("JWT mirror: planned", {
+      resolver_read: run.reads.all ? `all (${run.reads.why})` : run.reads.names.length,
+    });
     // The file guard has said once why it did not read these; the mirror need not say it again.
     const guarded = new Set(
       (files ?? []).filter((f) => "rejected" in f && f.rejected).map((f) => f.name),
     );
-    this.#logPlan(plan, resolverFiles, { systemAccount, guarded });
-    await this.#logRepairs(plan, resolverFiles);
-    const timeRejected = entries.filter((e) => !e.check.ok && e.check.timeDependent).length;
+    for (const name of changedWhileRead) guarded.add(name);
+    if (changedWhileRead.size > 0) {
+      log.debug("mounted JWTs changed while the mirror read them; the next pass reads them again", {
+        files: changedWhileRead.size,
+      });
+    }
+    this.#says.plan(plan, view, { systemAccount, guarded, entries: run.mount });
+    await this.#says.repairs(plan, view);
+    const timeRejected = run.mount.filter((e) => !e.check.ok && e.check.timeDependent).length;
     if (plan.write.length === 0 && plan.remove.length === 0) {
       log.debug("JWT mirror: nothing to write", { unchanged: plan.unchanged.length });
-      this.#remember(plan, { written: [], removed: [] }, entries);
+      this.#remember(run, { written: [], removed: [], failed: [] });
       const changes = { added: [], changed: [], removed: [], repaired: [], jwts: new Map() };
-      this.#reportRun(plan, resolverFiles, changes, entries);
-      return { changes, failed: 0, timeRejected };
+      this.#says.run(plan, view, changes, run.mount);
+      return { changes, failed: changedWhileRead.size, timeRejected };
     }
     if (plan.removed.length > 0 && this.#options.beforeRemove) {
       await this.#options.beforeRemove(plan.removed).catch((error) =>
@@ -149,7 +206,7 @@ export class JwtMirror {
         hint: "retried on the next change or re-scan",
       });
     }
-    this.#remember(plan, result, entries);
+    this.#remember(run, result);
     const done = new Set([...result.written, ...result.removed].map(accountOfFileName));
     const changes: JwtChanges = {
       added: plan.added.filter((a) => done.has(a)),
@@ -171,67 +228,8 @@ export class JwtMirror {
       unchanged: plan.unchanged.length,
       failed: result.failed.length,
     });
-    this.#reportRun(plan, resolverFiles, changes, entries);
-    return { changes, failed: result.failed.length, timeRejected };
-  }
-
-  /** The run's state for the metrics and `/status`; warns daily about JWTs that expire soon. */
-  #reportRun(
-    plan: MirrorPlan,
-    resolverFiles: ReadonlyMap<string, string>,
-    changes: JwtChanges,
-    entries: MountEntry[],
-  ): void {
-    const { metrics, status } = this.#report;
-    const before =
-      [...resolverFiles.keys()].filter((name) => isAccountPublicKey(accountOfFileName(name)))
-        .length;
-    const accounts = before + changes.added.length - changes.removed.length;
-    const expiry = this.#expiry(entries);
-    metrics.jwtAccounts.set(accounts);
-    metrics.jwtRejectedFiles.set(plan.rejected.length);
-    metrics.jwtRepairs.inc(changes.repaired.length);
-    metrics.jwtNextExpiry.set(expiry.next ?? 0);
-    metrics.jwtExpiringAccounts.set(expiry.expiring.length);
-    status.mirrorRun({
-      accounts,
-      rejected: plan.rejected.map(({ name, reason }) => ({ file: name, reason })),
-      repaired: changes.repaired.length,
-      nextExpiry: expiry.next,
-      expiring: expiry.expiring,
-    });
-  }
-
-  /**
-   * The earliest expiry among the mounted valid JWTs, and the accounts expiring within the warning
-   * window, each warned about once a day.
-   */
-  #expiry(entries: MountEntry[]): {
-    next: number | undefined;
-    expiring: { account: string; expires: string }[];
-  } {
-    const now = this.#now();
-    const windowMs = (this.#options.expiryWarnDays ?? 7) * DAY_MS;
-    let next: number | undefined;
-    const expiring: { account: string; expires: string }[] = [];
-    for (const { check } of entries) {
-      if (!check.ok || check.claims.exp === undefined) continue;
-      const exp = check.claims.exp;
-      next = next === undefined ? exp : Math.min(next, exp);
-      if (exp * 1000 - now > windowMs) continue;
-      const account = check.claims.sub;
-      const expires = new Date(exp * 1000).toISOString();
-      expiring.push({ account, expires });
-      const warned = this.#expiryWarned.get(account);
-      if (warned === undefined || now - warned >= DAY_MS) {
-        this.#expiryWarned.set(account, now);
-        this.#options.log.warn(`the JWT of account ${account} expires at ${expires}`, {
-          account,
-          hint: "mount a renewed JWT for it before then; an expired JWT is not mirrored",
-        });
-      }
-    }
-    return { next, expiring };
+    this.#says.run(plan, view, changes, run.mount);
+    return { changes, failed: result.failed.length + changedWhileRead.size, timeRejected };
   }
 
   /**
@@ -240,154 +238,131 @@ export class JwtMirror {
    * once more before it is believed.
    * @returns true when the resolver dir should be read again
    */
-  async #rereadIfMidWrite(plan: MirrorPlan, resolverFiles: Map<string, string>): Promise<boolean> {
+  async #rereadIfMidWrite(
+    plan: MirrorPlan,
+    view: ReadonlyMap<string, ResolverCopy>,
+  ): Promise<boolean> {
     const suspicious = plan.repaired.some(({ account, found }) =>
-      found === "different" && issuedAt(resolverFiles.get(`${account}.jwt`)) === undefined
+      found === "different" && view.get(`${account}.jwt`)?.iat === undefined
     );
     if (!suspicious) return false;
     await pause(MID_WRITE_PAUSE_MS);
     return true;
   }
 
-  /** Logs the plan's lasting facts (rejections, older mounted JWTs, a refused removal) once. */
-  #logPlan(
-    plan: MirrorPlan,
-    resolverFiles: ReadonlyMap<string, string>,
-    context: { systemAccount: string | undefined; guarded: ReadonlySet<string> },
-  ): void {
-    const { log, mountDir } = this.#options;
-    const { systemAccount, guarded } = context;
-    const current = new Set<string>();
-    for (const rejected of plan.rejected) {
-      const key = `rejected:${rejected.name}`;
-      current.add(key);
-      const text = this.#checked.get(rejected.name)?.text ?? "";
-      this.#reportOnce(key, `${rejected.reason}\0${rejected.keptPrevious}\0${text}`, () => {
-        this.#report.metrics.jwtRejections.inc({ reason: rejectionReason(rejected.reason) });
-        if (guarded.has(rejected.name)) return;
-        log.error(`mounted JWT ${show(rejected.name)} rejected: ${rejected.reason}`, {
-          kept: rejected.keptPrevious
-            ? "the previously mirrored version"
-            : "nothing (not mirrored)",
-        });
+  /**
+   * Records what the resolver dir now holds (the model) and which JWTs are in step in the mount
+   * and the resolver dir.
+   */
+  #remember(run: PlannedRun, result: MirrorResult): void {
+    const { plan, mount: entries } = run;
+    this.#model = nextModel(run, result);
+    if (plan.unread !== undefined) {
+      // Cannot happen: every file the plan could touch was read. Reading all next time is safe.
+      this.#options.log.error("JWT mirror: files left alone for want of reading them", {
+        files: plan.unread.join(","),
+        hint: "the resolver dir is read whole on the next pass",
       });
     }
-    for (const kept of plan.newerInResolver) {
-      const key = `older:${kept.name}`;
-      current.add(key);
-      this.#reportOnce(key, `${kept.mountIat}:${kept.resolverIat}`, () =>
-        log.warn(
-          `mounted JWT ${show(kept.name)} is older than the server's copy; keeping the newer one`,
-          {
-            mount_iat: kept.mountIat,
-            resolver_iat: kept.resolverIat,
-            hint: "a cluster peer pushed a newer JWT; this node's mount has not caught up yet",
-          },
-        ));
-    }
-    if (plan.refusedRemoval) {
-      current.add("removal");
-      // Loud only when the refusal protects something: account JWTs the pass would remove.
-      const protectedFiles = [...resolverFiles.keys()].filter((name) =>
-        name !== `${systemAccount}.jwt`
-      );
-      const level = protectedFiles.length > 0 ? "warn" : "debug";
-      this.#reportOnce(
-        "removal",
-        plan.refusedRemoval,
-        () => log[level](plan.refusedRemoval!, { mount: mountDir, kept: protectedFiles.length }),
-      );
-    }
-    // A fact that no longer holds is forgotten, so it is logged again should it return.
-    for (const key of this.#reported.keys()) {
-      if (key !== "no-trust" && !current.has(key)) this.#reported.delete(key);
-    }
-  }
-
-  /** One warning per repaired account: what the resolver dir held, and what happens now. */
-  async #logRepairs(plan: MirrorPlan, resolverFiles: ReadonlyMap<string, string>): Promise<void> {
-    for (const { account, found } of plan.repaired) {
-      const name = `${account}.jwt`;
-      const fields = { account, resolver: this.#options.resolverDir };
-      if (found === "different") {
-        this.#options.log.warn(
-          `resolver drift: the resolver dir held a different JWT for account ${account} than the ` +
-            "mount; writing the mounted one back and pushing it",
-          { ...fields, resolver_iat: issuedAt(resolverFiles.get(name)) ?? "unreadable" },
-        );
-      } else if (await pathExists(join(this.#options.resolverDir, `${name}.deleted`))) {
-        this.#options.log.warn(
-          `resolver drift: account ${account} was deleted on the server (${name}.deleted, as a ` +
-            "$SYS.REQ.CLAIMS.DELETE leaves it) but is still in the mount; writing its JWT back " +
-            "and pushing it",
-          {
-            ...fields,
-            hint: "nats-server keeps refusing the account's users until it restarts or the " +
-              "account gets a newer JWT: it ignores a re-push of the JWT it deleted",
-          },
-        );
-      } else {
-        this.#options.log.warn(
-          `resolver drift: the JWT of account ${account} was missing from the resolver dir ` +
-            "although it is in the mount; writing it back and pushing it",
-          fields,
-        );
-      }
-    }
-  }
-
-  /** Records which JWTs are now in step in the mount and the resolver dir. */
-  #remember(
-    plan: MirrorPlan,
-    result: { written: string[]; removed: string[] },
-    entries: MountEntry[],
-  ): void {
-    const written = new Map(plan.write.map((w) => [w.name, w.jwt]));
+    const written = new Map(plan.write.map((w) => [w.name, w.digest ?? contentDigest(w.jwt)]));
     for (const name of result.written) this.#known.set(name, written.get(name)!);
     for (const name of result.removed) this.#known.delete(name);
-    // By name: a find() per unchanged file was quadratic (~300 ms a pass at 10,000 accounts).
     const byName = new Map(entries.map((e) => [e.name, e]));
     for (const name of plan.unchanged) {
-      const entry = byName.get(name);
-      if (entry?.check.ok) this.#known.set(name, entry.check.jwt);
+      const digest = byName.get(name)?.digest;
+      if (digest !== undefined && this.#known.get(name) !== digest) this.#known.set(name, digest);
     }
-    const mounted = byName;
-    for (const name of this.#known.keys()) if (!mounted.has(name)) this.#known.delete(name);
+    for (const name of this.#known.keys()) if (!byName.has(name)) this.#known.delete(name);
   }
 
-  /** Calls `log` unless the same text was last logged under `key`. */
-  #reportOnce(key: string, text: string, log: () => void): void {
-    if (this.#reported.get(key) === text) return;
-    this.#reported.set(key, text);
-    log();
-  }
-
-  /** Checks each file, reusing the result for a file whose content and trust are unchanged. */
-  #check(files: MountFile[], trust: Trust): MountEntry[] {
-    const trustKey = [...trust.operatorKeys, "|", ...trust.signingKeys].join(",");
-    const seen = new Set<string>();
-    const entries = files.map((file) => {
-      seen.add(file.name);
-      const text = "text" in file ? file.text : undefined;
-      const cached = this.#checked.get(file.name);
-      if (text !== undefined && cached?.text === text && cached.trustKey === trustKey) {
-        return cached.entry;
+  /**
+   * Checks each file, reusing the verdict for content checked before under the same trust. A file
+   * the scan did not keep the text of is read again; one that changed since is left for the next
+   * pass (`changedWhileRead`).
+   */
+  #check(mount: MountFiles, trust: Trust, changedWhileRead: Set<string>): MountEntry[] {
+    this.#checks.useTrust([...trust.operatorKeys, "|", ...trust.signingKeys].join(","));
+    const check = this.#options.checkFile ?? checkMountFile;
+    const entries = mount.files.map((file): MountEntry => {
+      if ("error" in file) {
+        this.#checks.forget(file.name);
+        return check(file, trust);
       }
-      const entry = (this.#options.checkFile ?? checkMountFile)(file, trust);
-      // A verdict that depends on the clock (exp/nbf) is checked again on every pass.
-      if (text !== undefined && !entry.check.timeDependent) {
-        this.#checked.set(file.name, { text, trustKey, entry });
-      } else {
-        this.#checked.delete(file.name);
-      }
+      const cached = this.#checks.lookup(file.name, file.digest, file.text);
+      if (cached) return cached;
+      const read = file.text === undefined ? this.#readAgain(file, changedWhileRead) : file;
+      if (read === undefined) return changedEntry(file.name);
+      const entry = check(read, trust);
+      this.#checks.store(entry, file.digest);
       return entry;
     });
-    for (const name of this.#checked.keys()) if (!seen.has(name)) this.#checked.delete(name);
+    this.#checks.keepOnly(new Set(mount.files.map((file) => file.name)));
     return entries;
+  }
+
+  /** A valid entry with its JWT's text, read again from the mount (the scan did not keep it). */
+  #withText(entry: MountEntry, mount: MountFiles, changedWhileRead: Set<string>): MountEntry {
+    const file = mount.byName(entry.name);
+    if (!entry.check.ok || file === undefined || "error" in file) return entry;
+    const read = this.#readAgain(file, changedWhileRead);
+    if (read === undefined) return changedEntry(entry.name);
+    return { ...entry, check: { ...entry.check, jwt: read.text.trim() } };
+  }
+
+  /**
+   * Reads a mounted file again, with its text.
+   * @returns undefined when it no longer holds what the scan read (noted in `changedWhileRead`)
+   */
+  #readAgain(
+    file: { name: string; digest: string },
+    changedWhileRead: Set<string>,
+  ): { name: string; digest: string; text: string } | undefined {
+    // From the version the scan read (a kubelet volume's `..data`), not through the visible
+    // links, which may dangle mid-swap: a newer version shows as a changed digest.
+    const { dir } = mountSnapshot(this.#options.mountDir);
+    const read = readMountFile(dir, file.name, { files: this.#files });
+    if (read && "text" in read && read.text !== undefined && read.digest === file.digest) {
+      return { name: file.name, digest: read.digest, text: read.text };
+    }
+    changedWhileRead.add(file.name);
+    return undefined;
   }
 }
 
-const DAY_MS = 86_400_000;
+/** The entry of a file that changed while it was read: kept out of this run, like a rejection. */
+function changedEntry(name: string): MountEntry {
+  return { name, check: { ok: false, reason: CHANGED_WHILE_READ } };
+}
+
+/** The mount's files as the scan read them, found by name when a run needs one again. */
+class MountFiles {
+  readonly files: readonly MountFile[];
+  #byName: Map<string, MountFile> | undefined;
+
+  constructor(files: readonly MountFile[]) {
+    this.files = files;
+  }
+
+  byName(name: string): MountFile | undefined {
+    this.#byName ??= new Map(this.files.map((file) => [file.name, file]));
+    return this.#byName.get(name);
+  }
+
+  /**
+   * File name -> the digest of each valid entry's JWT (what a resolver copy must hold), for the
+   * files `names` (default: all).
+   */
+  jwtDigests(entries: readonly MountEntry[], names?: readonly string[]): Map<string, string> {
+    const wanted = names && new Set(names);
+    const digests = new Map<string, string>();
+    for (const { name, check, digest } of entries) {
+      if (check.ok && digest !== undefined && (!wanted || wanted.has(name))) {
+        digests.set(name, digest);
+      }
+    }
+    return digests;
+  }
+}
 
 /** How long a resolver copy caught mid-write is given before it is read again. */
 const MID_WRITE_PAUSE_MS = 20;

@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ServerView } from "../config/server_view.ts";
-import { makeAccount, makeOperator, signClaims } from "../../dev/jwt_fixtures.ts";
+import {
+  type FixtureAccount,
+  makeAccount,
+  makeOperator,
+  signClaims,
+} from "../../dev/jwt_fixtures.ts";
 import { makeAccounts } from "../../dev/bulk_jwt.ts";
 import { base64UrlDecode } from "../jwt/encoding.ts";
 import { silentLogger } from "../shared/log.ts";
@@ -25,6 +30,7 @@ function mirrorOn(setup: TempSetup, options: Partial<JwtMirrorOptions> = {}) {
     ...options,
   });
   return {
+    log,
     entries,
     /** One run: the mount read, the config read from `confPath` (default: the setup's). */
     apply(confPath = setup.confPath): Promise<MirrorOutcome> {
@@ -405,5 +411,63 @@ Deno.test("JwtMirror: checks are cached by content and trust", async (t) => {
     const third = await m.apply();
     assert.equal(third.changes.jwts.size, 0);
     assert.equal(resolverJwt(setup, setup.demo.pub), setup.demo.jwt);
+  });
+});
+
+Deno.test("JwtMirror: between drift checks the resolver dir is read only where it may be written", async (t) => {
+  /** A mirror in step with a mount of three accounts, and its runs with or without a drift check. */
+  async function inStep() {
+    const setup = await tempSetup();
+    const accounts = [await newAccount(setup, "a"), await newAccount(setup, "b")];
+    for (const account of accounts) mount(setup, account.pub, account.jwt);
+    const m = mirrorOn(setup);
+    const view = () => ServerView.read(setup.confPath);
+    const mirror = new JwtMirror({
+      mountDir: setup.mountDir,
+      resolverDir: setup.jwtDir,
+      log: m.log,
+    });
+    const run = (readAll: boolean) =>
+      mirror.apply(readMountFiles(setup.mountDir), view(), { readAll });
+    await run(true);
+    /** What the last run read of the resolver dir: "all (why)" or a count of files. */
+    const lastRead = () => m.lines("debug", /^JWT mirror: planned$/).at(-1)?.resolver_read;
+    return { setup, accounts, m, run, lastRead };
+  }
+
+  await t.step(
+    "a change reads one file; a file lost meanwhile waits for the drift check",
+    async () => {
+      const { setup, accounts, run, lastRead } = await inStep();
+      await using _ = setup;
+      const [a, b] = accounts as [FixtureAccount, FixtureAccount];
+      Deno.removeSync(resolverPath(setup, a.pub));
+      const renewed = await newAccount(setup, "b", { key: b.kp, limits: { conn: 9 } });
+      mount(setup, b.pub, renewed.jwt);
+      const change = await run(false);
+      assert.equal(lastRead(), 1);
+      assert.deepEqual(change.changes.changed, [b.pub]);
+      assert.equal(resolverJwt(setup, a.pub), undefined, "not looked at between drift checks");
+      const check = await run(true);
+      assert.equal(lastRead(), "all (drift check)");
+      assert.deepEqual(check.changes.repaired, [a.pub]);
+      assert.equal(resolverJwt(setup, a.pub), a.jwt);
+    },
+  );
+
+  await t.step("after a failed write the next run reads the whole dir", async () => {
+    const { setup, accounts, run, lastRead } = await inStep();
+    await using _ = setup;
+    const [a] = accounts as [FixtureAccount];
+    // A directory where the file belongs: the atomic rename over it fails.
+    Deno.removeSync(resolverPath(setup, a.pub));
+    Deno.mkdirSync(resolverPath(setup, a.pub));
+    mount(setup, a.pub, (await newAccount(setup, "a", { key: a.kp, limits: { conn: 3 } })).jwt);
+    const failed = await run(false);
+    assert.equal(failed.failed, 1);
+    Deno.removeSync(resolverPath(setup, a.pub));
+    const next = await run(false);
+    assert.equal(lastRead(), "all (no model)");
+    assert.deepEqual(next.changes.added, [a.pub]);
   });
 });

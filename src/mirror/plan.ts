@@ -16,26 +16,67 @@
  * `$SYS.REQ.CLAIMS.DELETE`, or overwritten with something older): such writes are listed in
  * `repaired`, so the caller can say so.
  *
+ * The resolver dir may be given as each file's content, or (as the mirror does) as each file's
+ * digest, with its `iat` where it differs from the mount: a {@linkcode ResolverCopy}. A copy the
+ * mirror did not read from disk this run (`unread`: its model's word) may only ever be found
+ * identical to the mounted JWT; the plan never writes over or removes such a copy, it lists it in
+ * `unread` instead, so a decision that touches a file is always made on what the file holds now.
+ *
  * Pure: {@linkcode applyMirrorPlan} in `files.ts` carries the plan out.
  *
  * @module
  */
 
-import { type AccountCheck, isAccountPublicKey } from "../jwt/account_jwt.ts";
+import { type AccountClaims, isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { base64UrlDecode } from "../jwt/encoding.ts";
 import { accountOfFileName, JWT_SUFFIX, jwtFileName } from "../jwt/jwt_files.ts";
+import { contentDigest } from "../shared/digest.ts";
 
 /** A `*.jwt` file in the mount dir and the result of checking it. */
 export interface MountEntry {
   /** `<account public key>.jwt` */
   name: string;
-  check: AccountCheck;
+  check: MountCheck;
+  /**
+   * {@linkcode contentDigest} of what would be written (the trimmed JWT) when the check passed;
+   * of the file as read when it did not (what "the same content" means for a rejection). Absent
+   * for a file that could not be read.
+   */
+  digest?: string;
+}
+
+/** The claims of a valid mounted JWT that the mirror's decisions need. */
+export type CheckedClaims =
+  & Pick<AccountClaims, "sub">
+  & Partial<Pick<AccountClaims, "iss" | "name" | "iat" | "exp" | "nats">>;
+
+/**
+ * A mounted file's verdict. A valid JWT's text (`jwt`) is there when the mirror has it at hand:
+ * always for a file it may write (it reads the file again if need be), not for one the resolver
+ * dir already holds.
+ */
+export type MountCheck =
+  | { ok: true; jwt?: string; claims: CheckedClaims; timeDependent?: boolean }
+  | { ok: false; reason: string; timeDependent?: boolean };
+
+/**
+ * A resolver file as a run knows it: the digest of its content and, where it may matter (it
+ * differs from the mounted JWT), its `iat` (undefined: none, or not readable). `unread`: not read
+ * from disk this run; the mirror's model vouches for the digest.
+ */
+export interface ResolverCopy {
+  digest: string;
+  iat?: number;
+  unread?: boolean;
 }
 
 /** What to do to the resolver dir; all lists are sorted. */
 export interface MirrorPlan {
-  /** Valid mounted JWTs that are absent from the resolver dir or differ from its copy. */
-  write: { name: string; jwt: string }[];
+  /**
+   * Valid mounted JWTs that are absent from the resolver dir or differ from its copy; `digest` is
+   * the entry's, when it has one.
+   */
+  write: { name: string; jwt: string; digest?: string }[];
   /** `<pub>.jwt` files of the resolver dir that are no longer in the mount. */
   remove: string[];
   /** Valid mounted JWTs whose resolver copy is already identical. */
@@ -65,6 +106,12 @@ export interface MirrorPlan {
    * besides the system account's, or more removals than the limit): why, and what to do.
    */
   refusedRemoval?: string;
+  /**
+   * Files the plan would have to write or remove but was given only the model's word for
+   * (`unread` copies), or a valid JWT without its text: left alone, never acted on. Only present
+   * when not empty; the caller reads the resolver dir whole next time.
+   */
+  unread?: string[];
 }
 
 /** The name of the setting that overrides the removal limit; quoted in refusal reasons. */
@@ -79,7 +126,10 @@ export interface PlanMirrorOptions {
    * in the resolver dir besides the system account's, at least 1 ({@linkcode defaultRemoveMax}).
    */
   removeMax?: number;
-  /** File name -> the JWT last seen identical in the mount and the resolver dir. */
+  /**
+   * File name -> the JWT last seen identical in the mount and the resolver dir (its digest, for
+   * entries that have one).
+   */
   known?: ReadonlyMap<string, string>;
 }
 
@@ -94,15 +144,16 @@ export function defaultRemoveMax(accountsInResolver: number): number {
 /**
  * Plans the mirror from the checked mount entries and the resolver dir's current files.
  *
- * `resolverFiles` maps the name of every `*.jwt` file in the resolver dir to its content. Mirrored
- * content is the trimmed JWT (no trailing newline) and is compared byte for byte, so a resolver copy
- * with stray whitespace is rewritten clean.
+ * `resolverFiles` maps the name of every `*.jwt` file in the resolver dir to its content or its
+ * {@linkcode ResolverCopy}. Mirrored content is the trimmed JWT (no trailing newline) and is
+ * compared byte for byte (or by digest), so a resolver copy with stray whitespace is rewritten
+ * clean.
  *
  * @returns the plan; never throws
  */
 export function planMirror(
   mount: MountEntry[],
-  resolverFiles: ReadonlyMap<string, string>,
+  resolverFiles: ReadonlyMap<string, string | ResolverCopy>,
   options: PlanMirrorOptions = {},
 ): MirrorPlan {
   const plan: MirrorPlan = {
@@ -117,24 +168,35 @@ export function planMirror(
     repaired: [],
   };
 
+  const unread: string[] = [];
   const mounted = new Set<string>();
-  for (const { name, check } of [...mount].sort(byName)) {
+  /** Mounted files whose check passed: their name was found to be an account key already. */
+  const validMounted = new Set<string>();
+  for (const entry of [...mount].sort(byName)) {
+    const { name, check } = entry;
     mounted.add(name);
+    if (check.ok) validMounted.add(name);
     const previous = resolverFiles.get(name);
     if (!check.ok) {
       plan.rejected.push({ name, reason: check.reason, keptPrevious: previous !== undefined });
-    } else if (previous === check.jwt) {
+    } else if (previous !== undefined && sameContent(previous, entry)) {
       plan.unchanged.push(name);
-    } else if (isOlder(check.claims.iat, issuedAt(previous))) {
+    } else if (isUnread(previous) || check.jwt === undefined) {
+      unread.push(name); // what it would overwrite, or what it would write, is not known here
+    } else if (isOlder(check.claims.iat, iatOf(previous))) {
       plan.newerInResolver.push({
         name,
         mountIat: check.claims.iat ?? 0,
-        resolverIat: issuedAt(previous)!,
+        resolverIat: iatOf(previous)!,
       });
     } else {
-      plan.write.push({ name, jwt: check.jwt });
+      plan.write.push({
+        name,
+        jwt: check.jwt,
+        ...(entry.digest !== undefined ? { digest: entry.digest } : {}),
+      });
       (previous === undefined ? plan.added : plan.changed).push(check.claims.sub);
-      if (options.known?.get(name) === check.jwt) {
+      if (options.known?.get(name) === (entry.digest ?? check.jwt)) {
         plan.repaired.push({
           account: check.claims.sub,
           found: previous === undefined ? "missing" : "different",
@@ -142,6 +204,7 @@ export function planMirror(
       }
     }
   }
+  if (unread.length > 0) plan.unread = unread;
 
   const systemFile = options.systemAccount && jwtFileName(options.systemAccount);
   const mountedAccounts = [...mounted].filter((name) => name !== systemFile).length;
@@ -153,14 +216,20 @@ export function planMirror(
 
   const orphans: string[] = [];
   let accountsInResolver = 0;
-  for (const name of [...resolverFiles.keys()].sort()) {
+  for (const name of resolverFiles.keys()) {
     if (!name.endsWith(JWT_SUFFIX)) continue;
     const pub = accountOfFileName(name);
     // Only files named like an account's JWT are the mirror's to remove.
-    if (!isAccountPublicKey(pub) || pub === options.systemAccount) continue;
+    if (pub === options.systemAccount) continue;
+    if (!validMounted.has(name) && !isAccountPublicKey(pub)) continue;
     accountsInResolver++;
-    if (!mounted.has(name)) orphans.push(name);
+    if (mounted.has(name)) continue;
+    // A removal is decided on the resolver dir as read, never on the model's word.
+    if (isUnread(resolverFiles.get(name))) (plan.unread ??= []).push(name);
+    else orphans.push(name);
   }
+  orphans.sort();
+  plan.unread?.sort();
   const limit = options.removeMax ?? defaultRemoveMax(accountsInResolver);
   if (orphans.length > limit) {
     const source = options.removeMax === undefined
@@ -173,9 +242,30 @@ export function planMirror(
       `really removed, set ${REMOVE_MAX_SETTING}=${orphans.length} (or more) to allow it`;
     return plan;
   }
+  if (plan.unread?.some((name) => !mounted.has(name))) return plan;
   plan.remove = orphans;
   plan.removed = orphans.map(accountOfFileName);
   return plan;
+}
+
+/**
+ * True when the resolver copy holds the mounted JWT: compared as text when both texts are at hand,
+ * else by digest.
+ */
+function sameContent(previous: string | ResolverCopy, entry: MountEntry): boolean {
+  const jwt = entry.check.ok ? entry.check.jwt : undefined;
+  if (typeof previous === "string") {
+    return jwt !== undefined ? previous === jwt : contentDigest(previous) === entry.digest;
+  }
+  return previous.digest === (entry.digest ?? (jwt !== undefined ? contentDigest(jwt) : undefined));
+}
+
+function isUnread(copy: string | ResolverCopy | undefined): boolean {
+  return typeof copy === "object" && copy.unread === true;
+}
+
+function iatOf(copy: string | ResolverCopy | undefined): number | undefined {
+  return typeof copy === "object" ? copy.iat : issuedAt(copy);
 }
 
 function emptyMountReason(mountedFiles: number, resolverFiles: number): string {

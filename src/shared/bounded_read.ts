@@ -172,10 +172,12 @@ export class FileGuard {
 
   /**
    * Reads `path` like {@linkcode readBoundedSync}, but returns a remembered rejection without
-   * opening the file when its identity has not changed.
+   * opening the file when its identity has not changed. `noteRegular: false` leaves a regular
+   * file out of {@linkcode FileGuard.readAsRegular}: a file of no watched directory, whose path
+   * would be held until the next sweep for nothing (10,000 paths are 2.7 MB).
    * @throws as {@linkcode readBoundedSync}
    */
-  read(path: string): BoundedRead {
+  read(path: string, options: { noteRegular?: boolean } = {}): BoundedRead {
     const info = statOrUndefined(path);
     if (info === undefined) {
       this.#rejected.delete(path);
@@ -189,7 +191,7 @@ export class FileGuard {
     const result = readStatted(path, info, this.maxBytes);
     if (result.status === "read") {
       this.#rejected.delete(path);
-      this.#regular.add(path);
+      if (options.noteRegular !== false) this.#regular.add(path);
     } else if (result.status === "missing") {
       this.#rejected.delete(path);
     } else {
@@ -230,7 +232,7 @@ export class FileGuard {
     else this.#remember(path, rejection);
   }
 
-  /** True when `path` was read as a regular file since the last sweep. */
+  /** True when `path` was read as a regular file since the last sweep (or `forgetRegular`). */
   readAsRegular(path: string): boolean {
     return this.#regular.has(path);
   }
@@ -241,6 +243,15 @@ export class FileGuard {
    */
   noteReadAs(path: string, readPath: string): void {
     if (this.#regular.has(readPath)) this.#regular.add(path);
+  }
+
+  /**
+   * Forgets which paths were read as regular files, once that has served (10,000 mounted files'
+   * paths are 2.7 MB, held until the next pass for nothing); {@linkcode FileGuard.readAsRegular}
+   * is false for every path until the next reads.
+   */
+  forgetRegular(): void {
+    this.#regular.clear();
   }
 
   /**

@@ -229,6 +229,28 @@ Deno.test("file guard: a sweep forgets what was not looked at since the previous
   });
 });
 
+Deno.test("file guard: forgetRegular forgets the regular files read, not the rejections", async () => {
+  await withTempDir((dir) => {
+    const { log, entries } = captureLog();
+    const guard = new FileGuard({ maxBytes: CAP, log });
+    const [big, regular, resolverFile] = ["big", "regular", "resolver"].map((name) =>
+      join(dir, name)
+    ) as [string, string, string];
+    Deno.writeFileSync(big, new Uint8Array(CAP + 1));
+    Deno.writeTextFileSync(regular, "x");
+    Deno.writeTextFileSync(resolverFile, "x");
+    guard.read(big);
+    guard.read(regular);
+    guard.read(resolverFile, { noteRegular: false });
+    assert.ok(guard.readAsRegular(regular));
+    assert.ok(!guard.readAsRegular(resolverFile), "noteRegular: false");
+    guard.forgetRegular();
+    assert.ok(!guard.readAsRegular(regular));
+    guard.read(big);
+    assert.equal(entries.filter((e) => e.msg.includes(big)).length, 1, "still said once");
+  });
+});
+
 Deno.test("file guard: the identity key changes with each of its parts", () => {
   const base = { dev: 1, ino: 2, size: 3, mtimeMs: 4, ctimeMs: 5 };
   const keys = new Set([

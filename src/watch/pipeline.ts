@@ -167,13 +167,17 @@ export class ChangePipeline implements Companion {
     files.sweep();
     // Before reading: a directory that changes from now on shows in the directory check.
     this.#watchers.recordDirStates();
-    const scan = await scanAll(this.#options.settings, this.#configFiles, { files });
+    const scan = await scanAll(this.#options.settings, this.#configFiles, {
+      files,
+      keepMountText: (name, digest) => this.#mirror.needsText(name, digest),
+    });
     this.#configFiles = scan.configFiles;
     if (scan.config) this.#config = scan.config;
     else this.#configError = scan.configError;
     const started = this.#watchers.sync(scan.watchDirs, {
       knownRegular: (path) => files.readAsRegular(path),
     });
+    files.forgetRegular();
     // A file written into a newly watched directory between the scan and the arming raised no
     // event: one more (cheap, content-compared) pass covers it.
     if (started > 0) this.#debouncer.trigger("check");
@@ -229,9 +233,9 @@ export class ChangePipeline implements Companion {
 
     let jwtChanges: JwtChanges | undefined;
     if (changed.has("jwt") || driftCheck) {
-      // Every mirror run compares the mount with the resolver dir on disk: a drift check is a
-      // mirror run whose mount did not change.
-      jwtChanges = await this.#mirrorJwts(scan, firstTriggerAt);
+      // A drift check is a mirror run whose mount did not change, comparing the whole resolver
+      // dir on disk with it; other runs read only the resolver files they may write.
+      jwtChanges = await this.#mirrorJwts(scan, firstTriggerAt, driftCheck);
       log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
       record.did.push(describeMirror(jwtChanges, driftCheck));
       if (!hasEffect(jwtChanges)) changed.delete("jwt");
@@ -303,9 +307,10 @@ export class ChangePipeline implements Companion {
   }
 
   /** Mirrors; the jwt digest counts as applied only once nothing is left to retry. */
-  async #mirrorJwts(scan: Scan, detectedAt: number): Promise<JwtChanges | undefined> {
+  async #mirrorJwts(scan: Scan, detectedAt: number, readAll: boolean) {
     try {
-      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan), { detectedAt });
+      const options = { detectedAt, readAll }; // readAll: a drift check reads the resolver dir whole
+      const outcome = await this.#mirror.apply(scan.mountFiles, configOf(scan), options);
       this.#markMirrored(outcome, scan);
       return outcome.changes;
     } catch (error) {

@@ -58,6 +58,11 @@ const MAX_TREE_DEPTH = 8;
 export interface ScanOptions {
   /** Reads every file (default: a guard of its own, with the default size cap). */
   files?: FileGuard;
+  /**
+   * Whether a mounted JWT file's text is kept for the mirror (default: always); its digest always
+   * is. The pipeline asks the mirror (`JwtMirror.needsText`).
+   */
+  keepMountText?: (name: string, digest: string) => boolean;
 }
 
 /**
@@ -95,7 +100,10 @@ export async function scanAll(
   // Subdirectories too: a leaf's remote creds come in a directory of their own (a projected
   // Secret's `leafnode/hub.creds`), and a change there must restart it like any other creds.
   digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files }));
-  const { files: mountFiles, version } = readMount(paths.jwtMountDir, { files });
+  const { files: mountFiles, version } = readMount(paths.jwtMountDir, {
+    files,
+    ...(options.keepMountText ? { keepText: options.keepMountText } : {}),
+  });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
   for (const dir of watchDirs) {
@@ -193,15 +201,16 @@ async function digestTree(root: string, context: DigestContext): Promise<string>
   return hash.digest("hex");
 }
 
+/** One digest of the mount: each file's name and the digest of its content (or why not read). */
 function digestMount(files: MountFile[] | undefined): string {
   const hash = createHash("sha256");
   for (const file of files ?? []) {
-    const content = "text" in file
-      ? file.text
+    const content = "digest" in file
+      ? file.digest
       : file.rejected === undefined
       ? "\u0001unreadable"
       : `\u0001rejected ${file.rejected}`;
-    hash.update(file.name).update("\0").update(content).update("\0");
+    hash.update(`${file.name}\0${content}\0`);
   }
   return hash.digest("hex");
 }
