@@ -46,21 +46,26 @@ export interface SupervisorRunOptions {
   processGroup?: boolean;
 }
 
-export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
-  const env: Record<string, string> = { NO_COLOR: "1" };
-  for (const name of PASSED_THROUGH) {
-    const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
-  }
-  const deno = [
+/** The command line that runs main.ts as the binary would run (argv[0] is Deno). */
+export function supervisorArgv(args: readonly string[] = []): string[] {
+  return [
     Deno.execPath(),
     "run",
     "-A",
     "--config",
     join(REPO_ROOT, "deno.json"),
     join(REPO_ROOT, "main.ts"),
-    ...(options.args ?? []),
+    ...args,
   ];
+}
+
+export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of PASSED_THROUGH) {
+    const value = Deno.env.get(name);
+    if (value !== undefined) env[name] = value;
+  }
+  const deno = supervisorArgv(options.args);
   // setsid execs in place (the child is not a group leader yet): the pid stays the supervisor's.
   const [command, ...args] = options.processGroup ? ["setsid", ...deno] : deno;
   const process = new Deno.Command(command!, {

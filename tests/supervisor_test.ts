@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor } from "../dev/supervisor_run.ts";
+import { runSupervisor, supervisorArgv } from "../dev/supervisor_run.ts";
 
 const READY = /Server is ready/;
 
@@ -34,6 +34,57 @@ Deno.test("SIGTERM stops nats-server gracefully and the supervisor exits 0", asy
   const status = await run.status;
   assert.equal(status.code, 0, run.transcript());
   assert.ok(run.count(/Server Exiting/) === 1, "nats-server shut down by itself");
+});
+
+Deno.test("SIGTERM still stops the supervisor after the reader of its output went away", async () => {
+  // A log line written to a closed pipe (EPIPE) once threw inside the SIGTERM handler: the
+  // supervisor ran on and ignored every further SIGTERM.
+  await using setup = await tempSetup();
+  const [deno, ...args] = supervisorArgv();
+  const child = new Deno.Command(deno!, {
+    args,
+    cwd: Deno.env.get("TMPDIR") ?? "/tmp",
+    env: { ...setup.env, POT_NATS_HTTP_PORT: "0" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let serverPid: number | undefined;
+  try {
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let output = "";
+    while (!READY.test(output)) {
+      const { value, done } = await reader.read();
+      if (done) assert.fail(`the supervisor ended before the server was ready:\n${output}`);
+      output += value;
+    }
+    serverPid = Number(output.match(/nats-server started pid=(\d+)/)?.[1]) || undefined;
+    await reader.cancel();
+    await child.stdout.cancel();
+    child.kill("SIGTERM");
+    const status = await pollUntil(
+      "the supervisor to exit",
+      () => Promise.race([child.status, Promise.resolve(undefined)]),
+      { timeoutMs: 10_000 },
+    );
+    // nats-server dies of SIGPIPE logging its shutdown to the same closed pipe; the supervisor
+    // passes that on, as it passes on any exit of its child.
+    assert.ok(status.code === 0 || status.code === 128 + 13, `exit ${status.code}`);
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Exited as it should.
+    }
+    if (serverPid !== undefined) {
+      try {
+        Deno.kill(serverPid, "SIGKILL");
+      } catch {
+        // Stopped with the supervisor.
+      }
+    }
+    await child.status;
+  }
 });
 
 Deno.test("SIGHUP reaches nats-server, which reloads, and the supervisor keeps running", async () => {
