@@ -8,6 +8,8 @@ import {
   CLAIMS_UPDATE_SUBJECT,
   deleteAccounts,
   encodeDeleteRequest,
+  firstError,
+  PUSH_CHUNK,
   pushClaims,
 } from "./claims.ts";
 import { silentLogger } from "../shared/log.ts";
@@ -119,6 +121,25 @@ Deno.test("claims requests against a real server", async (t) => {
       assert.match(String(logged?.error), /expected 3 chunks/);
       assert.ok(entries.some((e) => e.level === "warn" && e.failed === 1), "summary line");
     });
+
+    await t.step(
+      "a push larger than a chunk: every JWT pushed, one result each, one log line",
+      async () => {
+        const { log, entries } = captureLog();
+        const count = PUSH_CHUNK * 2 + 7;
+        const accounts = await makeAccounts(setup.operator, count, { namePrefix: "chunked" });
+        const results = await pushClaims(
+          sys,
+          accounts.map((account) => ({ account: account.pub, jwt: account.jwt })),
+          { log },
+        );
+        assert.equal(results.length, count);
+        assert.deepEqual(results.map((r) => r.account), accounts.map((a) => a.pub), "input order");
+        assert.ok(results.every((r) => r.ok), firstError(results));
+        const lines = entries.filter((e) => /pushed account JWTs/.test(e.msg));
+        assert.deepEqual(lines.map((e) => e.accounts), [count]);
+      },
+    );
 
     await t.step(
       "a name that is not an account key is refused before anything is sent",

@@ -13,7 +13,7 @@ import { FileGuard } from "../shared/bounded_read.ts";
 import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
 import type { JwtChanges } from "../mirror/mirror.ts";
 import type { Logger } from "../shared/log.ts";
-import { readResolverDir } from "../mirror/files.ts";
+import { readResolverFile } from "../mirror/files.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { PurgeReconciler } from "../purge/reconciler.ts";
 import type { ServerView } from "../config/server_view.ts";
@@ -21,7 +21,8 @@ import { Report } from "../report/report.ts";
 import type { Settings, TlsFiles } from "../cli/settings.ts";
 import type { Companion } from "../server/companion.ts";
 import { findStoreDir } from "./store_dir.ts";
-import { accountOfFileName } from "../jwt/jwt_files.ts";
+import { accountOfFileName, jwtFileName, listJwtNames } from "../jwt/jwt_files.ts";
+import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { pause } from "../shared/timing.ts";
 
 /** The admin connection's name, as the server's `/connz` shows it. */
@@ -275,53 +276,65 @@ export class AdminJobs implements Companion {
     while (this.#pending() && !this.#closing.signal.aborted) {
       // Asked every round: the connection may have been replaced (new creds) meanwhile.
       const nc = await this.#connection!.ready(this.#closing.signal);
-      const push = this.#pushAllWanted ? this.#everyMirroredJwt() : new Map(this.#toPush);
+      const push = this.#pushAllWanted ? undefined : new Map(this.#toPush);
       const reconcile = this.#reconcileWanted;
       const detectedAt = this.#detectedAt;
       this.#pushAllWanted = false;
       this.#reconcileWanted = false;
       this.#detectedAt = undefined;
       this.#toPush.clear();
-      await this.#push(nc, push);
+      if (push === undefined) await this.#pushEveryMirroredJwt(nc);
+      else await this.#push(nc, [...push].map(([account, jwt]) => ({ account, jwt })));
       this.#observeReaction(detectedAt);
       if (reconcile) await this.#reconciler?.run();
     }
   }
 
   /**
-   * Every JWT in the resolver dir, for the push after start. nats-server rewrites these files in
-   * place (not atomically) when it stores a push, so an empty read is tried again later, not
-   * pushed and not dropped.
+   * Pushes every JWT in the resolver dir (after start), read as the push takes them, a chunk at a
+   * time: 100,000 JWTs are never held at once. nats-server rewrites these files in place (not
+   * atomically) when it stores a push, so an empty or unreadable read is tried again later, not
+   * pushed and not dropped. A file not named after an account key is no account's JWT (nats-server
+   * would refuse it): left alone.
    */
-  #everyMirroredJwt(): Map<string, string> {
-    const jwts = new Map<string, string>();
-    const unreadable: string[] = [];
-    for (const [name, text] of readResolverDir(this.#settings.jwtDir, { files: this.#files })) {
-      const account = accountOfFileName(name);
-      if (text.trim()) jwts.set(account, text.trim());
-      else unreadable.push(account);
+  async #pushEveryMirroredJwt(nc: Connection): Promise<void> {
+    const dir = this.#settings.jwtDir;
+    const later: string[] = [];
+    const files = this.#files;
+    function* everyJwt(): Generator<{ account: string; jwt: string }> {
+      for (const name of listJwtNames(dir) ?? []) {
+        const account = accountOfFileName(name);
+        if (!isAccountPublicKey(account)) continue;
+        let jwt: string | undefined;
+        try {
+          jwt = readResolverFile(dir, name, { files })?.trim();
+        } catch {
+          jwt = "";
+        }
+        if (jwt) yield { account, jwt };
+        else if (jwt === "") later.push(account);
+      }
     }
-    if (unreadable.length > 0) {
-      this.#log.warn("some resolver JWT files were empty while read; pushing them later", {
-        accounts: unreadable.length,
+    await this.#push(nc, everyJwt());
+    if (later.length > 0) {
+      this.#log.warn("some resolver JWT files were empty or unreadable; pushing them later", {
+        accounts: later.length,
       });
-      this.#retryLater(unreadable);
+      this.#retryLater(later);
     }
-    return jwts;
   }
 
-  async #push(nc: Connection, jwts: Map<string, string>): Promise<void> {
-    if (jwts.size === 0) {
-      this.#report.status.pushDone({ accounts: 0, failed: 0 });
-      return;
-    }
-    const requests = [...jwts].map(([account, jwt]) => ({ account, jwt }));
+  async #push(nc: Connection, jwts: Iterable<{ account: string; jwt: string }>): Promise<void> {
     const full = this.#answeringServers === 0 ||
       performance.now() - this.#lastFullCollect > FULL_COLLECT_EVERY_MS;
-    const results = await pushClaims(nc, requests, {
+    const results = await pushClaims(nc, jwts, {
       log: this.#log,
       ...(full ? {} : { expectedReplies: this.#answeringServers }),
     });
+    if (results.length === 0) {
+      this.#report.status.pushDone({ accounts: 0, failed: 0 });
+      return;
+    }
     if (full) {
       this.#answeringServers = new Set(results.flatMap((r) => r.servers.map((s) => s.server))).size;
       this.#lastFullCollect = performance.now();
@@ -353,15 +366,17 @@ export class AdminJobs implements Companion {
       this.#retryTimer = undefined;
       const retry = [...this.#toRetry];
       this.#toRetry.clear();
-      let files = new Map<string, string>();
-      try {
-        files = readResolverDir(this.#settings.jwtDir, { files: this.#files });
-      } catch (error) {
-        this.#log.warn("cannot read the resolver dir for a push retry", { error });
-      }
       for (const account of retry) {
-        const jwt = files.get(`${account}.jwt`)?.trim();
-        if (jwt && !this.#toPush.has(account)) this.#toPush.set(account, jwt);
+        if (this.#toPush.has(account)) continue;
+        let jwt: string | undefined;
+        try {
+          jwt = readResolverFile(this.#settings.jwtDir, jwtFileName(account), {
+            files: this.#files,
+          })?.trim();
+        } catch (error) {
+          this.#log.warn("cannot read a resolver file for a push retry", { account, error });
+        }
+        if (jwt) this.#toPush.set(account, jwt);
       }
       this.#kick();
     }, this.#pushRetryMs);

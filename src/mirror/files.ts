@@ -199,19 +199,33 @@ export function readResolverDir(
   const files = new Map<string, string>();
   const names = listJwtNames(resolverDir);
   for (const name of names ?? []) {
-    const path = join(resolverDir, name);
-    let read;
-    try {
-      read = guard.read(path, { noteRegular: false });
-    } catch (error) {
-      throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
-        cause: error,
-      });
-    }
-    // The server may delete a file between listing and reading: it is simply not there.
-    if (read.status === "read") files.set(name, decoder.decode(read.bytes));
+    const text = readResolverFile(resolverDir, name, { files: guard });
+    if (text !== undefined) files.set(name, text);
   }
   return files;
+}
+
+/**
+ * Reads one resolver file as {@linkcode readResolverDir} does.
+ * @returns its text; undefined when it does not exist (the server may delete a file between
+ *   listing and reading: it is simply not there) or the file guard refuses it
+ * @throws {Error} naming the file when it cannot be read
+ */
+export function readResolverFile(
+  resolverDir: string,
+  name: string,
+  options: ReadFilesOptions = {},
+): string | undefined {
+  const path = join(resolverDir, name);
+  let read;
+  try {
+    read = (options.files ?? new FileGuard()).read(path, { noteRegular: false });
+  } catch (error) {
+    throw new Error(`could not read resolver file ${path}: ${errorMessage(error)}`, {
+      cause: error,
+    });
+  }
+  return read.status === "read" ? decoder.decode(read.bytes) : undefined;
 }
 
 /** Options of {@linkcode readResolverCopies}. */
