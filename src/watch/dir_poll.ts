@@ -6,6 +6,13 @@
  * changes its directory's mtime, so such a change is applied within a second plus the debounce.
  * An edit in place changes only the file; the watcher or the periodic re-scan catches that.
  *
+ * A kubelet volume (a dir holding a `..data` symlink) is compared by what it shows instead: the
+ * `..data` version and its visible names. Kubelet's own hidden entries (the next version's
+ * timestamped dir, `..data_tmp`) move its mtime while kubelet is still writing the payload, and a
+ * pass then would read every file for nothing and delay the swap's own pass by as long (measured:
+ * up to one whole scan, 150 ms with 3,000 accounts, seconds with 100,000). The names are listed
+ * only when the mtime moved.
+ *
  * A directory changed within {@linkcode RACY_MS} of being recorded may change again within the
  * same tick of the file system clock without its mtime moving (git's "racily clean" index entries):
  * such a record is not trusted, and the next check asks for one more look.
@@ -13,6 +20,8 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
+import { join } from "node:path";
 import { realTimers, type Timers } from "./debounce.ts";
 
 /** File times come from a coarse clock (one tick is 1 to 10 ms on Linux); this leaves a margin. */
@@ -33,6 +42,11 @@ export interface DirPollOptions {
   timers?: Timers;
   /** Stats a directory (default: `Deno.statSync`). */
   stat?: (dir: string) => Deno.FileInfo | undefined;
+  /**
+   * What a kubelet volume shows (its `..data` version and visible names, as one string), or
+   * undefined for a directory that is not one (default: {@linkcode kubeletViewOf}).
+   */
+  kubeletView?: (dir: string) => string | undefined;
 }
 
 export class DirPoll {
@@ -40,6 +54,9 @@ export class DirPoll {
   readonly #timers: Timers;
   readonly #stat: (dir: string) => Deno.FileInfo | undefined;
   readonly #stamps = new Map<string, DirStamp>();
+  readonly #kubeletView: (dir: string) => string | undefined;
+  /** Per directory, the view last taken and the stat it was taken at. */
+  readonly #views = new Map<string, { raw: string; view: string | undefined; racy: boolean }>();
   #timer: number | undefined;
   #closed = false;
 
@@ -47,6 +64,7 @@ export class DirPoll {
     this.#options = options;
     this.#timers = options.timers ?? realTimers;
     this.#stat = options.stat ?? statOrUndefined;
+    this.#kubeletView = options.kubeletView ?? kubeletViewOf;
   }
 
   /**
@@ -56,7 +74,12 @@ export class DirPoll {
    */
   watch(dirs: Iterable<string>): void {
     const wanted = new Set(dirs);
-    for (const dir of this.#stamps.keys()) if (!wanted.has(dir)) this.#stamps.delete(dir);
+    for (const dir of this.#stamps.keys()) {
+      if (!wanted.has(dir)) {
+        this.#stamps.delete(dir);
+        this.#views.delete(dir);
+      }
+    }
     for (const dir of wanted) {
       if (!this.#stamps.has(dir)) this.#stamps.set(dir, { ...this.#stampOf(dir), racy: true });
     }
@@ -96,13 +119,46 @@ export class DirPoll {
 
   #stampOf(dir: string): DirStamp {
     const info = this.#stat(dir);
-    if (info === undefined) return { key: "missing", racy: false };
+    if (info === undefined) {
+      this.#views.delete(dir);
+      return { key: "missing", racy: false };
+    }
     const mtime = info.mtime?.getTime() ?? 0;
-    return {
-      key: `${info.dev}:${info.ino}:${mtime}:${info.ctime?.getTime() ?? 0}`,
-      // A time far in the future (a skewed NFS server) is no reason to look again every second.
-      racy: Math.abs(this.#timers.now() - mtime) < RACY_MS,
-    };
+    const raw = `${info.dev}:${info.ino}:${mtime}:${info.ctime?.getTime() ?? 0}`;
+    // A time far in the future (a skewed NFS server) is no reason to look again every second.
+    const racy = Math.abs(this.#timers.now() - mtime) < RACY_MS;
+    const view = this.#viewOf(dir, raw, racy);
+    if (view === undefined) return { key: raw, racy };
+    // The view's own raciness is the cache's: a listing taken in the mtime's tick is taken again.
+    return { key: `${info.dev}:${info.ino}:${view}`, racy: false };
+  }
+
+  /** The kubelet view of `dir`, taken again only when its stat moved (or was racy). */
+  #viewOf(dir: string, raw: string, racy: boolean): string | undefined {
+    const known = this.#views.get(dir);
+    if (known !== undefined && known.raw === raw && !known.racy) return known.view;
+    const view = this.#kubeletView(dir);
+    this.#views.set(dir, { raw, view, racy });
+    return view;
+  }
+}
+
+/**
+ * What a kubelet volume shows: the `..data` target and a digest of the names not starting with
+ * `..`; undefined when `dir` holds no `..data` symlink (or cannot be listed).
+ */
+export function kubeletViewOf(dir: string): string | undefined {
+  try {
+    const version = Deno.readLinkSync(join(dir, "..data"));
+    const names: string[] = [];
+    for (const entry of Deno.readDirSync(dir)) {
+      if (!entry.name.startsWith("..")) names.push(entry.name);
+    }
+    const hash = createHash("sha256");
+    for (const name of names.sort()) hash.update(`${name}\0`);
+    return `${version}:${hash.digest("hex")}`;
+  } catch {
+    return undefined;
   }
 }
 
