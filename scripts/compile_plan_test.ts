@@ -53,6 +53,10 @@ Deno.test("compile argv carries target, output, no code cache and the permission
     assert.ok(argv.includes("--no-code-cache"));
   });
 
+  await t.step("bakes in the measured V8 flags", () => {
+    assert.ok(argv.includes("--v8-flags=--max-semi-space-size=1"));
+  });
+
   await t.step("uses the lockfile as is and skips the second type-check", () => {
     assert.ok(argv.includes("--frozen"));
     assert.ok(argv.includes("--no-check"));
