@@ -5,6 +5,7 @@ import {
   applyMirrorPlan,
   assertDistinctDirs,
   checkMountFile,
+  FileDigests,
   readMount as readMountSnapshot,
   readMountFiles,
   readResolverCopies,
@@ -13,6 +14,7 @@ import {
 } from "./files.ts";
 import type { MountEntry } from "./plan.ts";
 import { contentDigest } from "../shared/digest.ts";
+import { pollUntil } from "../../dev/poll.ts";
 import { planMirror } from "./plan.ts";
 import {
   type FixtureAccount,
@@ -220,6 +222,66 @@ Deno.test("readMountFiles keeps digests always, texts when asked", async () => {
   });
 });
 
+Deno.test("readMountFiles opens only files whose identity moved since a settled read", async (t) => {
+  await withTempDir(async (mountDir) => {
+    await Deno.writeTextFile(join(mountDir, "AAA.jwt"), "jwt-a");
+    await Deno.writeTextFile(join(mountDir, "BBB.jwt"), "jwt-b");
+    // A clock ahead by more than the racy margin: every identity read is settled.
+    const later = new FileDigests(() => Date.now() + 60_000);
+    const pass = (digests: FileDigests, keepText = (_name: string) => false) =>
+      readMountFiles(mountDir, { digests, keepText });
+    const first = pass(later);
+
+    await t.step("an unchanged mount: the same digests, no file opened", () => {
+      assert.equal(later.lastReused, 0, "nothing known before the first pass");
+      assert.deepEqual(pass(later), first);
+      assert.equal(later.lastReused, 2);
+    });
+
+    await t.step("a file written again is read, even with its old mtime put back", async () => {
+      const path = join(mountDir, "BBB.jwt");
+      const { mtime, ctime } = await Deno.stat(path);
+      // A write within the ctime's tick keeps it (Deno gives the ctime in whole seconds): that is
+      // the racy margin's case, not this one's, so the write waits for the next second.
+      const nextSecond = Math.floor(ctime!.getTime() / 1000) * 1000 + 1020;
+      await pollUntil("the clock in the ctime's next second", () => Date.now() > nextSecond);
+      await Deno.writeTextFile(path, "jwt-B"); // same size
+      await Deno.utime(path, mtime!, mtime!); // the ctime moves all the same
+      const files = pass(later);
+      assert.equal(later.lastReused, 1);
+      assert.deepEqual(files?.map((f) => "digest" in f && f.digest), [
+        contentDigest("jwt-a"),
+        contentDigest("jwt-B"),
+      ]);
+    });
+
+    await t.step("an unchanged file whose text is wanted is read", () => {
+      const files = pass(later, (name) => name === "AAA.jwt");
+      assert.equal(later.lastReused, 1);
+      assert.deepEqual(files?.[0], {
+        name: "AAA.jwt",
+        digest: contentDigest("jwt-a"),
+        text: "jwt-a",
+      });
+    });
+
+    await t.step("a file gone and back under the same name is read", async () => {
+      await Deno.remove(join(mountDir, "AAA.jwt"));
+      assert.equal(pass(later)?.length, 1);
+      await Deno.writeTextFile(join(mountDir, "AAA.jwt"), "jwt-a");
+      pass(later);
+      assert.equal(later.lastReused, 1, "only BBB.jwt");
+    });
+
+    await t.step("identities younger than the racy margin are never trusted", () => {
+      const now = new FileDigests();
+      pass(now);
+      pass(now);
+      assert.equal(now.lastReused, 0, "files written this second are read on every pass");
+    });
+  });
+});
+
 Deno.test("readResolverCopies keeps each file's digest, and its iat where it differs", async (t) => {
   const operator = await makeOperator();
   const a = await makeAccount(operator, { name: "A" });
@@ -243,6 +305,36 @@ Deno.test("readResolverCopies keeps each file's digest, and its iat where it dif
         readResolverCopies(dir, { names: [jwtFile(b), "CCC.jwt"] }),
         new Map([[jwtFile(b), { digest: contentDigest(b.jwt), iat: iatOf(b.jwt) }]]),
       );
+    });
+  });
+
+  await t.step("a whole read opens only what changed or differs from the mount", async () => {
+    await withTempDir(async (dir) => {
+      await Deno.writeTextFile(join(dir, jwtFile(a)), a.jwt);
+      await Deno.writeTextFile(join(dir, jwtFile(b)), b.jwt);
+      const mounted = new Map([[jwtFile(a), contentDigest(a.jwt)]]);
+      const digests = new FileDigests(() => Date.now() + 60_000); // every identity settled
+      const whole = () => readResolverCopies(dir, { mounted, digests });
+      const first = whole();
+      assert.equal(digests.lastReused, 0);
+      assert.deepEqual(whole(), first);
+      assert.equal(digests.lastReused, 1, "A holds the mounted JWT; B differs, its iat is read");
+      // Reading some names neither uses nor renews what whole reads learned.
+      readResolverCopies(dir, { mounted, digests, names: [jwtFile(b)] });
+      assert.deepEqual(whole(), first);
+      assert.equal(digests.lastReused, 1);
+      // A copy replaced behind pot-nats' back (a new inode) is read again.
+      await Deno.writeTextFile(join(dir, "tmp"), b.jwt);
+      await Deno.rename(join(dir, "tmp"), join(dir, jwtFile(a)));
+      const replaced = whole();
+      assert.equal(digests.lastReused, 0);
+      assert.deepEqual(replaced.get(jwtFile(a)), {
+        digest: contentDigest(b.jwt),
+        iat: iatOf(b.jwt),
+      });
+      // A copy removed is gone, whatever was known of it.
+      await Deno.remove(join(dir, jwtFile(a)));
+      assert.deepEqual([...whole().keys()], [jwtFile(b)]);
     });
   });
 

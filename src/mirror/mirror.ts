@@ -30,6 +30,7 @@ import { MirrorReporter } from "./mirror_report.ts";
 import {
   applyMirrorPlan,
   checkMountFile,
+  FileDigests,
   type MirrorResult,
   type MountFile,
   mountSnapshot,
@@ -97,6 +98,8 @@ export class JwtMirror {
   readonly #options: JwtMirrorOptions;
   readonly #checks = new CheckCache();
   readonly #files: FileGuard;
+  /** Resolver files' digests by identity: a drift check of an unchanged dir opens no file. */
+  readonly #resolverDigests = new FileDigests();
   /** The resolver dir as last read or written; undefined: not to be trusted, read it whole. */
   #model: ResolverModel | undefined;
   /** File name -> digest of the JWT last seen identical in the mount and the resolver dir. */
@@ -163,6 +166,7 @@ export class JwtMirror {
         readResolverCopies(resolverDir, {
           files: this.#files,
           mounted: mount.jwtDigests(entries, names),
+          digests: this.#resolverDigests,
           ...(names ? { names } : {}),
         }),
       withText: (entry: MountEntry) => this.#withText(entry, mount, changedWhileRead),

@@ -51,6 +51,30 @@ export type BoundedRead =
   | { status: "missing" }
   | Rejection;
 
+/** A regular file whose identity is the one the caller knew: not opened. */
+export interface UnchangedRead {
+  status: "unchanged";
+  identity: FileIdentity;
+}
+
+/**
+ * File times come from a coarse clock (a few ms on Linux, 1 s on some network file systems, 2 s on
+ * FAT; and Deno reports the ctime in whole seconds): a file written within this many ms of a read
+ * may be written again without its times moving, so such an identity does not vouch for its
+ * content (git's "racily clean" entries).
+ */
+export const RACY_IDENTITY_MS = 2500;
+
+/**
+ * Whether `identity`, seen at `now`, vouches for the content read with it: both times known and
+ * older than {@linkcode RACY_IDENTITY_MS}.
+ */
+export function identitySettled(identity: FileIdentity, now = Date.now()): boolean {
+  const { mtimeMs, ctimeMs } = identity;
+  return mtimeMs > 0 && ctimeMs > 0 && now - mtimeMs >= RACY_IDENTITY_MS &&
+    now - ctimeMs >= RACY_IDENTITY_MS;
+}
+
 /** Thrown by the text readers for a file that is not read; the message says what it is. */
 export class FileRejectedError extends Error {
   override name = "FileRejectedError";
@@ -177,11 +201,31 @@ export class FileGuard {
    * would be held until the next sweep for nothing (10,000 paths are 2.7 MB).
    * @throws as {@linkcode readBoundedSync}
    */
-  read(path: string, options: { noteRegular?: boolean } = {}): BoundedRead {
+  read(
+    path: string,
+    options: { noteRegular?: boolean; unchangedFrom: string | undefined },
+  ): BoundedRead | UnchangedRead;
+  read(path: string, options?: { noteRegular?: boolean }): BoundedRead;
+  /**
+   * `unchangedFrom`: the {@linkcode identityKey} of the version the caller read before; a regular
+   * file with that identity is not opened (`unchanged`). Only a settled identity
+   * ({@linkcode identitySettled}) may be passed: the caller's content is then the file's.
+   */
+  read(
+    path: string,
+    options: { noteRegular?: boolean; unchangedFrom?: string | undefined } = {},
+  ): BoundedRead | UnchangedRead {
     const info = statOrUndefined(path);
     if (info === undefined) {
       this.#rejected.delete(path);
       return MISSING;
+    }
+    if (options.unchangedFrom !== undefined && info.isFile) {
+      const identity = identityOf(info);
+      if (identityKey(identity) === options.unchangedFrom) {
+        if (options.noteRegular !== false) this.#regular.add(path);
+        return { status: "unchanged", identity };
+      }
     }
     const remembered = this.#rejected.get(path);
     if (remembered !== undefined && remembered.key === identityKey(identityOf(info))) {

@@ -15,6 +15,7 @@ import { errorMessage } from "../shared/errors.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
+import { FileDigests } from "../mirror/files.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "../mirror/mirror.ts";
 import { type Logger, longField } from "../shared/log.ts";
 import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
@@ -65,6 +66,8 @@ export class ChangePipeline implements Companion {
   readonly #applied = new Map<Cause, string>();
   readonly #debouncer: Debouncer;
   readonly #watchers: DirWatchers;
+  /** Mounted files' digests by identity: a pass over an unchanged mount opens no file. */
+  readonly #mountDigests = new FileDigests();
   readonly #files: FileGuard;
   readonly #report: Report;
   #configFiles: string[] = [];
@@ -170,6 +173,7 @@ export class ChangePipeline implements Companion {
     const scan = await scanAll(this.#options.settings, this.#configFiles, {
       files,
       keepMountText: (name, digest) => this.#mirror.needsText(name, digest),
+      mountDigests: this.#mountDigests,
     });
     this.#configFiles = scan.configFiles;
     if (scan.config) this.#config = scan.config;
@@ -218,7 +222,10 @@ export class ChangePipeline implements Companion {
     const { settings, log } = this.#options;
     const started = performance.now();
     const scan = await this.#scan();
-    log.debug("change pass: scanned", { ms: Math.round(performance.now() - started) });
+    log.debug("change pass: scanned", {
+      ms: Math.round(performance.now() - started),
+      mount_files_unopened: this.#mountDigests.lastReused,
+    });
     if (this.#stillSettling(scan)) return record.did.push("waited for a volume mid-update");
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
     const driftCheck = this.#driftCheckWanted;

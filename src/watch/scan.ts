@@ -20,7 +20,7 @@ import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
-import { type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
+import { type FileDigests, type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
 import { ServerView } from "../config/server_view.ts";
 
 export interface ScanPaths {
@@ -63,6 +63,8 @@ export interface ScanOptions {
    * is. The pipeline asks the mirror (`JwtMirror.needsText`).
    */
   keepMountText?: (name: string, digest: string) => boolean;
+  /** Digests of mounted files from earlier passes: an unchanged file is stat'ed, not read. */
+  mountDigests?: FileDigests;
 }
 
 /**
@@ -103,6 +105,7 @@ export async function scanAll(
   const { files: mountFiles, version } = readMount(paths.jwtMountDir, {
     files,
     ...(options.keepMountText ? { keepText: options.keepMountText } : {}),
+    ...(options.mountDigests ? { digests: options.mountDigests } : {}),
   });
   await addWatchDir(paths.jwtMountDir, watchDirs);
   digests.set("jwt", digestMount(mountFiles));
