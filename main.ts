@@ -17,7 +17,7 @@ import {
 } from "./src/cli/settings.ts";
 import { listenForSignals } from "./src/server/signals.ts";
 import { ChangePipeline } from "./src/watch/pipeline.ts";
-import { assertDistinctDirs } from "./src/mirror/files.ts";
+import { assertDistinctDirs } from "./src/mirror/writes.ts";
 import { combine } from "./src/server/companion.ts";
 import { Supervisor } from "./src/server/supervisor.ts";
 import { LazyAdminJobs } from "./src/admin/lazy_jobs.ts";

@@ -31,7 +31,7 @@ import { pollUntil } from "./poll.ts";
 import { freePort } from "./ports.ts";
 import { collectOutput, trySignal } from "./process_output.ts";
 import { runSupervisor, type SupervisorRun } from "./supervisor_run.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 
 /** Where the remote's creds sit under the leaf's `NATS_CREDS_DIR`. */
 export const REMOTE_CREDS_PATH = "leafnode/hub.creds";

@@ -12,7 +12,7 @@
 import { createAccount, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { join } from "node:path";
 import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
 import type { DevSetup } from "../dev/dev_setup.ts";

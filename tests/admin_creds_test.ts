@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
 import { makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";
 import { monitor } from "../dev/nats_client.ts";

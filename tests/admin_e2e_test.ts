@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
 import { makeAccount, makeOperator, makeUser } from "../dev/jwt_fixtures.ts";

@@ -10,7 +10,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { type ClusterNode, startCluster } from "./_helpers/cluster.ts";
 import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";

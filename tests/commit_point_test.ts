@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { makeAccount } from "../dev/jwt_fixtures.ts";
 import { kubeletWrite } from "../dev/kubelet.ts";
 import { pollUntil } from "../dev/poll.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { tempSetup } from "./_helpers/setup.ts";
 import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
 

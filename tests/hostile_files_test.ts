@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { serverConfigText } from "../dev/dev_setup.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { makeAccount } from "../dev/jwt_fixtures.ts";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";

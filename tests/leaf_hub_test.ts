@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { serverVersion } from "../src/server/server_binary.ts";
 import { getMonitor } from "../src/shared/monitor.ts";

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import type { StatusDocument } from "../src/report/status.ts";
 import { makeAccount } from "../dev/jwt_fixtures.ts";
 import { pollUntil } from "../dev/poll.ts";

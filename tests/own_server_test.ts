@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { freePort } from "../dev/ports.ts";
 import { join } from "node:path";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { createStream, streamMessages } from "./_helpers/jetstream.ts";
 import { makeAccount } from "../dev/jwt_fixtures.ts";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";

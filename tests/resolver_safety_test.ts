@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { deleteAccounts } from "../src/admin/claims.ts";
 import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
 import { silentLogger } from "../src/shared/log.ts";
-import { writeFileAtomic } from "../src/mirror/files.ts";
+import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { issuedAt } from "../src/mirror/plan.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { accountDir, addAccount, removeFromMount, resolverFile } from "./_helpers/accounts.ts";

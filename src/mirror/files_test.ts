@@ -2,16 +2,14 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type Trust, trustFrom } from "../jwt/account_jwt.ts";
 import {
-  applyMirrorPlan,
-  assertDistinctDirs,
   checkMountFile,
-  FileDigests,
   readMount as readMountSnapshot,
   readMountFiles,
   readResolverCopies,
   readResolverDir,
-  writeFileAtomic,
 } from "./files.ts";
+import { applyMirrorPlan, assertDistinctDirs, writeFileAtomic } from "./writes.ts";
+import { FileDigests } from "../shared/file_digests.ts";
 import type { MountEntry } from "./plan.ts";
 import { contentDigest } from "../shared/digest.ts";
 import { pollUntil } from "../../dev/poll.ts";

@@ -28,15 +28,14 @@ import { clip, type Logger, show } from "../shared/log.ts";
 import { CheckCache } from "./check_cache.ts";
 import { MirrorReporter } from "./mirror_report.ts";
 import {
-  applyMirrorPlan,
   checkMountFile,
-  FileDigests,
-  type MirrorResult,
   type MountFile,
   mountSnapshot,
   readMountFile,
   readResolverCopies,
 } from "./files.ts";
+import { applyMirrorPlan, type MirrorResult } from "./writes.ts";
+import { FileDigests } from "../shared/file_digests.ts";
 import type { MirrorPlan, MountEntry, ResolverCopy } from "./plan.ts";
 import { nextModel, type PlannedRun, planRun, type ResolverModel } from "./resolver_model.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";

@@ -57,24 +57,6 @@ export interface UnchangedRead {
   identity: FileIdentity;
 }
 
-/**
- * File times come from a coarse clock (a few ms on Linux, 1 s on some network file systems, 2 s on
- * FAT; and Deno reports the ctime in whole seconds): a file written within this many ms of a read
- * may be written again without its times moving, so such an identity does not vouch for its
- * content (git's "racily clean" entries).
- */
-export const RACY_IDENTITY_MS = 2500;
-
-/**
- * Whether `identity`, seen at `now`, vouches for the content read with it: both times known and
- * older than {@linkcode RACY_IDENTITY_MS}.
- */
-export function identitySettled(identity: FileIdentity, now = Date.now()): boolean {
-  const { mtimeMs, ctimeMs } = identity;
-  return mtimeMs > 0 && ctimeMs > 0 && now - mtimeMs >= RACY_IDENTITY_MS &&
-    now - ctimeMs >= RACY_IDENTITY_MS;
-}
-
 /** Thrown by the text readers for a file that is not read; the message says what it is. */
 export class FileRejectedError extends Error {
   override name = "FileRejectedError";

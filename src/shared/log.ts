@@ -421,17 +421,11 @@ function maskJwts(run: string): string {
 
 const encoder = new TextEncoder();
 
-/**
- * Writes one line to stderr, and never throws: a log line that cannot be written (the reader of
- * stderr went away: EPIPE) is dropped. A throw here once ended the SIGTERM handler after its first
- * log line, and the supervisor ran on, ignoring every further SIGTERM.
- */
+/** One line to stderr; never throws (EPIPE once ended the SIGTERM handler): dropped instead. */
 function writeStderrLine(line: string): void {
   try {
     writeAllSync(Deno.stderr, encoder.encode(line + "\n"));
-  } catch {
-    // Nowhere left to say it; the supervisor's work goes on.
-  }
+  } catch { /* nowhere left to say it; the supervisor's work goes on */ }
 }
 
 function writeAllSync(target: { writeSync(p: Uint8Array): number }, bytes: Uint8Array): void {

@@ -5,7 +5,7 @@ import { pollUntil } from "../../dev/poll.ts";
 import type { Timers } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { kubeletWrite } from "../../dev/kubelet.ts";
-import { writeFileAtomic } from "../mirror/files.ts";
+import { writeFileAtomic } from "../mirror/writes.ts";
 import type { WatcherThreadState } from "./watcher_thread.ts";
 
 /**

@@ -15,7 +15,7 @@ import { errorMessage } from "../shared/errors.ts";
 import { getMonitorJson } from "../shared/monitor.ts";
 import { Debouncer } from "./debounce.ts";
 import { DirWatchers } from "./dir_watchers.ts";
-import { FileDigests } from "../mirror/files.ts";
+import { FileDigests } from "../shared/file_digests.ts";
 import { type JwtChanges, JwtMirror, type MirrorOutcome } from "../mirror/mirror.ts";
 import { type Logger, longField } from "../shared/log.ts";
 import { type Cause, CAUSES, decideReload } from "./reload_policy.ts";
@@ -66,8 +66,7 @@ export class ChangePipeline implements Companion {
   readonly #applied = new Map<Cause, string>();
   readonly #debouncer: Debouncer;
   readonly #watchers: DirWatchers;
-  /** Mounted files' digests by identity: a pass over an unchanged mount opens no file. */
-  readonly #mountDigests = new FileDigests();
+  readonly #mountDigests = new FileDigests(); // an unchanged mount's files are not opened
   readonly #files: FileGuard;
   readonly #report: Report;
   #configFiles: string[] = [];
@@ -222,10 +221,8 @@ export class ChangePipeline implements Companion {
     const { settings, log } = this.#options;
     const started = performance.now();
     const scan = await this.#scan();
-    log.debug("change pass: scanned", {
-      ms: Math.round(performance.now() - started),
-      mount_files_unopened: this.#mountDigests.lastReused,
-    });
+    const unopened = this.#mountDigests.lastReused;
+    log.debug("change pass: scanned", { ms: Math.round(performance.now() - started), unopened });
     if (this.#stillSettling(scan)) return record.did.push("waited for a volume mid-update");
     const changed = new Set(CAUSES.filter((c) => scan.digests.get(c) !== this.#applied.get(c)));
     const driftCheck = this.#driftCheckWanted;
@@ -240,8 +237,7 @@ export class ChangePipeline implements Companion {
 
     let jwtChanges: JwtChanges | undefined;
     if (changed.has("jwt") || driftCheck) {
-      // A drift check is a mirror run whose mount did not change, comparing the whole resolver
-      // dir on disk with it; other runs read only the resolver files they may write.
+      // A drift check compares the whole resolver dir with the mount; others read what they write.
       jwtChanges = await this.#mirrorJwts(scan, firstTriggerAt, driftCheck);
       log.debug("change pass: mirrored", { ms: Math.round(performance.now() - started) });
       record.did.push(describeMirror(jwtChanges, driftCheck));
@@ -299,15 +295,14 @@ export class ChangePipeline implements Companion {
     }
     this.#settlingSince ??= Date.now();
     if (Date.now() - this.#settlingSince < SETTLE_MAX_MS) {
-      log.debug("a volume is mid-update; waiting for it to settle", {
-        dirs: scan.settling.join(","),
-      });
+      log.debug("a volume is mid-update; waiting for it to settle", { dirs: scan.settling.join() });
       // Kubelet is creating the symlinks of new names after a swap: nothing is half-written.
       this.#debouncer.trigger("commit");
       return true;
     }
+    const dirs = scan.settling.join();
     log.warn(`a volume has not settled within ${SETTLE_MAX_MS} ms; applying what is there`, {
-      dirs: scan.settling.join(","),
+      dirs,
     });
     this.#settlingSince = undefined;
     return false;

@@ -20,7 +20,8 @@ import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
-import { type FileDigests, type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
+import { type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
+import type { FileDigests } from "../shared/file_digests.ts";
 import { ServerView } from "../config/server_view.ts";
 
 export interface ScanPaths {

@@ -5,7 +5,7 @@
 
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { writeFileAtomic } from "../../src/mirror/files.ts";
+import { writeFileAtomic } from "../../src/mirror/writes.ts";
 import { pathExists } from "../../src/shared/path_exists.ts";
 import { type FixtureAccount, makeAccount, makeUser } from "../../dev/jwt_fixtures.ts";
 import { connectWithCreds } from "../../dev/nats_client.ts";
