@@ -9,6 +9,7 @@
  */
 
 import { join } from "node:path";
+import { setImmediate } from "node:timers/promises";
 import { checkAccountJwt, type Trust } from "../jwt/account_jwt.ts";
 import { accountOfFileName, listJwtNames } from "../jwt/jwt_files.ts";
 import {
@@ -90,8 +91,45 @@ export function mountSnapshot(mountDir: string): { dir: string; version?: string
  * @throws {Deno.errors.NotADirectory} and other errors of listing the mount dir itself
  */
 export function readMount(mountDir: string, options: ReadMountOptions = {}): MountRead {
+  return runSteps(mountReads(mountDir, options));
+}
+
+/**
+ * Like {@linkcode readMount}, letting the event loop run every {@linkcode FILES_PER_TURN} files:
+ * reading 100,000 files takes seconds here, and a read that never lets go holds up the health
+ * endpoint (a liveness probe's timeout is 1 s by default), the NATS client's pings and the pushes.
+ */
+export function readMountLettingGo(
+  mountDir: string,
+  options: ReadMountOptions = {},
+): Promise<MountRead> {
+  return runStepsLettingGo(mountReads(mountDir, options));
+}
+
+/** Files a `...LettingGo` reader reads between two turns of the event loop. */
+const FILES_PER_TURN = 500;
+
+/** Runs a reader's steps (one file each) to its result. */
+function runSteps<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** Runs a reader's steps, letting the event loop run every {@linkcode FILES_PER_TURN} of them. */
+async function runStepsLettingGo<T>(steps: Generator<void, T>): Promise<T> {
+  for (let count = 1;; count++) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    if (count % FILES_PER_TURN === 0) await setImmediate();
+  }
+}
+
+/** {@linkcode readMount}'s work, one file a step. */
+function* mountReads(mountDir: string, options: ReadMountOptions): Generator<void, MountRead> {
   const snapshot = mountSnapshot(mountDir);
-  let read = readJwtFiles(snapshot.dir, options);
+  let read = yield* jwtFileReads(snapshot.dir, options);
   // The visible links lead to the files just read: the FIFO holder need not look at them again.
   if (read !== undefined && snapshot.dir !== mountDir && options.files) {
     for (const { name } of read) {
@@ -100,7 +138,9 @@ export function readMount(mountDir: string, options: ReadMountOptions = {}): Mou
   }
   // The snapshot's directory went away before it could be listed (a newer swap removed it):
   // read what the mount shows now; the caller sees the version change.
-  if (read === undefined && snapshot.dir !== mountDir) read = readJwtFiles(mountDir, options);
+  if (read === undefined && snapshot.dir !== mountDir) {
+    read = yield* jwtFileReads(mountDir, options);
+  }
   options.digests?.endPass();
   return snapshot.version === undefined
     ? { files: read }
@@ -115,7 +155,10 @@ export function readMountFiles(
   return readMount(mountDir, options).files;
 }
 
-function readJwtFiles(mountDir: string, options: ReadMountOptions): MountFile[] | undefined {
+function* jwtFileReads(
+  mountDir: string,
+  options: ReadMountOptions,
+): Generator<void, MountFile[] | undefined> {
   const guard = options.files ?? new FileGuard();
   const names = listJwtNames(mountDir);
   if (names === undefined) return undefined;
@@ -123,6 +166,7 @@ function readJwtFiles(mountDir: string, options: ReadMountOptions): MountFile[] 
   for (const name of names) {
     const file = readMountFile(mountDir, name, { ...options, files: guard });
     if (file !== undefined) files.push(file);
+    yield;
   }
   return files;
 }
@@ -267,11 +311,28 @@ export function readResolverCopies(
   resolverDir: string,
   options: ReadResolverOptions = {},
 ): Map<string, ResolverCopy> {
+  return runSteps(resolverCopyReads(resolverDir, options));
+}
+
+/** Like {@linkcode readResolverCopies}, letting the event loop run (see `readMountLettingGo`). */
+export function readResolverCopiesLettingGo(
+  resolverDir: string,
+  options: ReadResolverOptions = {},
+): Promise<Map<string, ResolverCopy>> {
+  return runStepsLettingGo(resolverCopyReads(resolverDir, options));
+}
+
+/** {@linkcode readResolverCopies}'s work, one file a step. */
+function* resolverCopyReads(
+  resolverDir: string,
+  options: ReadResolverOptions,
+): Generator<void, Map<string, ResolverCopy>> {
   const guard = options.files ?? new FileGuard();
   const copies = new Map<string, ResolverCopy>();
   const digests = options.names === undefined ? options.digests : undefined;
   const names = options.names ?? listJwtNames(resolverDir) ?? [];
   for (const name of names) {
+    yield;
     const path = join(resolverDir, name);
     const known = digests?.get(name);
     let read = readResolverPath(guard, path, known?.key);

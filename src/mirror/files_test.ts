@@ -5,7 +5,9 @@ import {
   checkMountFile,
   readMount as readMountSnapshot,
   readMountFiles,
+  readMountLettingGo,
   readResolverCopies,
+  readResolverCopiesLettingGo,
   readResolverDir,
 } from "./files.ts";
 import { applyMirrorPlan, assertDistinctDirs, writeFileAtomic } from "./writes.ts";
@@ -277,6 +279,21 @@ Deno.test("readMountFiles opens only files whose identity moved since a settled 
       pass(now);
       assert.equal(now.lastReused, 0, "files written this second are read on every pass");
     });
+  });
+});
+
+Deno.test("the ...LettingGo readers let the event loop run during a big read", async () => {
+  await withTempDir(async (dir) => {
+    for (let i = 0; i < 1200; i++) Deno.writeTextFileSync(join(dir, `F${i}.jwt`), `jwt-${i}`);
+    for (const read of [() => readMountLettingGo(dir), () => readResolverCopiesLettingGo(dir)]) {
+      const order: string[] = [];
+      // A macrotask queued before the read: it runs during the read only if the read lets go.
+      setTimeout(() => order.push("other work"), 0);
+      await read().then(() => order.push("read done"));
+      assert.deepEqual(order, ["other work", "read done"]);
+    }
+    assert.equal((await readMountLettingGo(dir)).files?.length, 1200);
+    assert.equal((await readResolverCopiesLettingGo(dir)).size, 1200);
   });
 });
 

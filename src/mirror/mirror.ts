@@ -33,11 +33,18 @@ import {
   mountSnapshot,
   readMountFile,
   readResolverCopies,
+  readResolverCopiesLettingGo,
 } from "./files.ts";
 import { applyMirrorPlan, type MirrorResult } from "./writes.ts";
 import { FileDigests } from "../shared/file_digests.ts";
 import type { MirrorPlan, MountEntry, ResolverCopy } from "./plan.ts";
-import { nextModel, type PlannedRun, planRun, type ResolverModel } from "./resolver_model.ts";
+import {
+  nextModel,
+  type PlannedRun,
+  planRun,
+  type ResolverModel,
+  resolverReads,
+} from "./resolver_model.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";
 import { pause } from "../shared/timing.ts";
 
@@ -162,16 +169,31 @@ export class JwtMirror {
       known: this.#known,
       readAll: options.readAll ?? true,
       read: (names: readonly string[] | undefined) =>
-        readResolverCopies(resolverDir, {
-          files: this.#files,
-          mounted: mount.jwtDigests(entries, names),
-          digests: this.#resolverDigests,
-          ...(names ? { names } : {}),
-        }),
+        sameNames(preRead.names, names) ? preRead.copies : readCopies(names),
       withText: (entry: MountEntry) => this.#withText(entry, mount, changedWhileRead),
     };
+    const copyOptions = (names: readonly string[] | undefined) => ({
+      files: this.#files,
+      mounted: mount.jwtDigests(entries, names),
+      digests: this.#resolverDigests,
+      ...(names ? { names } : {}),
+    });
+    const readCopies = (names: readonly string[] | undefined) =>
+      readResolverCopies(resolverDir, copyOptions(names));
+    // What the plan will ask for, read before it asks, letting the event loop run (a drift check
+    // of 100,000 files takes seconds); the plan asks again (and reads) if it wants anything else.
+    const readAhead = async (mounted: MountEntry[]) => {
+      const reads = resolverReads(mounted, model, {
+        readAll: planOptions.readAll,
+        systemAccount: planOptions.systemAccount,
+      });
+      const names = reads.all ? undefined : reads.names;
+      return { names, copies: await readResolverCopiesLettingGo(resolverDir, copyOptions(names)) };
+    };
+    let preRead = await readAhead(entries);
     let run = planRun(entries, model, planOptions);
     if (await this.#rereadIfMidWrite(run.plan, run.view)) {
+      preRead = await readAhead(run.mount);
       run = planRun(run.mount, model, planOptions);
     }
     const { plan, view } = run;
@@ -330,6 +352,12 @@ export class JwtMirror {
     changedWhileRead.add(file.name);
     return undefined;
   }
+}
+
+/** True when both ask for every file, or for the same names in the same order. */
+function sameNames(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((name, index) => name === b[index]);
 }
 
 /** The entry of a file that changed while it was read: kept out of this run, like a rejection. */

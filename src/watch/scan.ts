@@ -20,7 +20,7 @@ import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
-import { type MountFile, mountSnapshot, readMount } from "../mirror/files.ts";
+import { type MountFile, mountSnapshot, readMountLettingGo } from "../mirror/files.ts";
 import type { FileDigests } from "../shared/file_digests.ts";
 import { ServerView } from "../config/server_view.ts";
 
@@ -103,7 +103,7 @@ export async function scanAll(
   // Subdirectories too: a leaf's remote creds come in a directory of their own (a projected
   // Secret's `leafnode/hub.creds`), and a change there must restart it like any other creds.
   digests.set("creds", await digestTree(paths.credsDir, { watchDirs, files }));
-  const { files: mountFiles, version } = readMount(paths.jwtMountDir, {
+  const { files: mountFiles, version } = await readMountLettingGo(paths.jwtMountDir, {
     files,
     ...(options.keepMountText ? { keepText: options.keepMountText } : {}),
     ...(options.mountDigests ? { digests: options.mountDigests } : {}),
