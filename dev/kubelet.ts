@@ -15,9 +15,15 @@ let sequence = 0;
 
 /**
  * Replaces the volume's whole content with `files` (name -> text) in one atomic swap.
+ * @param options.onSwap called right after the swap, before the links are fixed and the old
+ *   version is removed
  * @returns `performance.now()` right after the swap: the moment the new content is in the volume.
  */
-export async function kubeletWrite(volume: string, files: Record<string, string>): Promise<number> {
+export async function kubeletWrite(
+  volume: string,
+  files: Record<string, string>,
+  options: { onSwap?: () => void } = {},
+): Promise<number> {
   await Deno.mkdir(volume, { recursive: true });
   const stamp = `..2026_11_22_10_00_00.${String(++sequence).padStart(9, "0")}${
     crypto.randomUUID().slice(0, 4)
@@ -35,6 +41,7 @@ export async function kubeletWrite(volume: string, files: Record<string, string>
   await Deno.symlink(stamp, tmpLink);
   await Deno.rename(tmpLink, dataLink);
   const swappedAt = performance.now();
+  options.onSwap?.();
   const visible = new Set<string>();
   for await (const entry of Deno.readDir(volume)) {
     if (!entry.name.startsWith(".")) visible.add(entry.name);

@@ -124,11 +124,16 @@ async function podSetup(extraEnv: Record<string, string> = {}) {
   return { setup, configVolume, env };
 }
 
-function writeConfig(setup: DevSetup, volume: string, maxConnections: number): Promise<number> {
+function writeConfig(
+  setup: DevSetup,
+  volume: string,
+  maxConnections: number,
+  onSwap?: () => void,
+): Promise<number> {
   return kubeletWrite(volume, {
     "server.conf": `${serverConfigText(setup)}max_connections: ${maxConnections}\n`,
     "accounts.conf": accountsConfigText(setup),
-  });
+  }, onSwap ? { onSwap } : {});
 }
 
 /** `$JS.API.INFO` as a user of the account: its JetStream limits as the server enforces them. */
@@ -138,22 +143,24 @@ async function accountLimits(nc: NatsConnection): Promise<{ max_streams?: number
 }
 
 /**
- * Runs `action` and, from the same moment, polls `until` every millisecond.
- * @returns ms from the moment the change is in the mount (a kubelet swap's instant, which the
- *   action returns; else the action's start) until `until` first holds. Polling starts with the
- *   action, not after it: a kubelet write goes on after its swap (visible links, removing the old
- *   version, 100,000 files with a big mount), and waiting for that before the first poll counted
- *   the writer's clean-up as the supervisor's time.
+ * Runs `action` and polls `until` every millisecond from the moment the action says the change is
+ * in the mount (its `onSwap`; else from its start).
+ * @returns ms from that moment (a kubelet swap's instant, which the action returns) until `until`
+ *   first holds. Polling starts at the swap, not after the action: a kubelet write goes on after its
+ *   swap (visible links, removing the old version, 100,000 files with a big mount), and waiting for
+ *   that counted the writer's clean-up as the supervisor's time; polling before the swap would only
+ *   load the machine while the writer writes.
  */
 async function timed(
-  action: () => Promise<number | void>,
+  action: (onSwap: () => void) => Promise<number | void>,
   until: () => Promise<boolean>,
 ): Promise<number> {
   const started = performance.now();
-  const acting = action();
+  let swapped = false;
+  const acting = action(() => swapped = true).finally(() => swapped = true);
   const observedAt = await pollUntil(
     "the change to be in force",
-    async () => (await until()) && performance.now(),
+    async () => swapped && (await until()) && performance.now(),
     // Generous: the deadline runs from the start of the write, which takes a while with 100,000
     // files; the figure runs from the swap.
     { intervalMs: 1, timeoutMs: 300_000 },
@@ -181,7 +188,7 @@ async function reactionFigures(rows: Row[]): Promise<void> {
       mount[`${setup.demo.pub}.jwt`] = updated.jwt;
       jwtUpdate.push(
         await timed(
-          () => kubeletWrite(setup.mountDir, mount),
+          (onSwap) => kubeletWrite(setup.mountDir, mount, { onSwap }),
           async () => (await accountLimits(nc)).max_streams === 100 + i,
         ),
       );
@@ -202,7 +209,7 @@ async function reactionFigures(rows: Row[]): Promise<void> {
       // still refused then would show up here as a ~2 s outlier, not be hidden.
       const resolverFile = join(setup.jwtDir, `${account.pub}.jwt`);
       newAccount.push(
-        await timed(() => kubeletWrite(setup.mountDir, mount), async () => {
+        await timed((onSwap) => kubeletWrite(setup.mountDir, mount, { onSwap }), async () => {
           if (!(await pathExists(resolverFile))) return false;
           const client = await connectWithCreds(setup.clientUrl, user.creds);
           await client.close();
@@ -222,7 +229,7 @@ async function reactionFigures(rows: Row[]): Promise<void> {
       const before = (await monitor(setup.options.monitorPort, "varz")).config_load_time;
       configReload.push(
         await timed(
-          () => writeConfig(setup, configVolume, 1000 + i),
+          (onSwap) => writeConfig(setup, configVolume, 1000 + i, onSwap),
           async () =>
             (await monitor(setup.options.monitorPort, "varz")).config_load_time !== before,
         ),
@@ -275,7 +282,7 @@ async function purgeFigure(
     delete mount[`${account.pub}.jwt`];
     samples.push(
       await timed(
-        () => kubeletWrite(setup.mountDir, mount),
+        (onSwap) => kubeletWrite(setup.mountDir, mount, { onSwap }),
         async () => !(await pathExists(streamDir)),
       ),
     );
@@ -357,7 +364,7 @@ async function scaleFigures(rows: Row[], count: number): Promise<void> {
       mount[`${setup.demo.pub}.jwt`] = updated.jwt;
       single.push(
         await timed(
-          () => kubeletWrite(setup.mountDir, mount),
+          (onSwap) => kubeletWrite(setup.mountDir, mount, { onSwap }),
           async () => (await accountLimits(nc)).max_streams === 200 + i,
         ),
       );
@@ -510,7 +517,7 @@ async function v8Figures(rows: Row[]): Promise<void> {
         mount[`${setup.demo.pub}.jwt`] = updated.jwt;
         samples.push(
           await timed(
-            () => kubeletWrite(setup.mountDir, mount),
+            (onSwap) => kubeletWrite(setup.mountDir, mount, { onSwap }),
             async () => (await accountLimits(nc)).max_streams === 300 + i,
           ),
         );
