@@ -27,21 +27,12 @@ export function base32Encode(bytes: Uint8Array): string {
  * @throws {TypeError} for a character outside the alphabet.
  */
 export function base32Decode(text: string): Uint8Array {
-  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
-  let bits = 0;
-  let value = 0;
-  let index = 0;
-  for (const char of text) {
-    const digit = BASE32_ALPHABET.indexOf(char);
-    if (digit < 0) throw new TypeError(`not base32: ${char}`);
-    value = ((value << 5) | digit) & 0xffff;
-    bits += 5;
-    if (bits >= 8) {
-      out[index++] = (value >>> (bits - 8)) & 0xff;
-      bits -= 8;
-    }
+  const bytes = base32DecodeOrUndefined(text);
+  if (bytes === undefined) {
+    const char = [...text].find((c) => !BASE32_ALPHABET.includes(c));
+    throw new TypeError(`not base32: ${char}`);
   }
-  return out;
+  return bytes;
 }
 
 /** The digit of each base32 character code (-1: not in the alphabet). */
