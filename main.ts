@@ -23,7 +23,6 @@ import { Supervisor } from "./src/server/supervisor.ts";
 import { LazyAdminJobs } from "./src/admin/lazy_jobs.ts";
 import { FileGuard } from "./src/shared/bounded_read.ts";
 import { installTransportErrorGuard } from "./src/admin/transport_guard.ts";
-import { readOperatorSigningKey } from "./src/jwt/signing_key.ts";
 import { Report } from "./src/report/report.ts";
 import { HttpEndpoint } from "./src/http/server.ts";
 import { fetchStatus } from "./src/cli/status_command.ts";
@@ -69,6 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (settings.operatorSigningKeyPath) {
     try {
+      // Loaded only when set: the nkeys library takes ~85 ms to load, before nats-server starts.
+      const { readOperatorSigningKey } = await import("./src/jwt/signing_key.ts");
       await readOperatorSigningKey(settings.operatorSigningKeyPath);
     } catch (error) {
       return fail(error, SettingsError);

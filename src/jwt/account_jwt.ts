@@ -9,11 +9,10 @@
  * @module
  */
 
-import { fromPublic } from "@nats-io/nkeys";
 import { verifyNkeySignature } from "./ed25519.ts";
 import { base32DecodeOrUndefined, base64UrlDecode, crc16 } from "./encoding.ts";
 import { quote, show } from "../shared/log.ts";
-import { errorMessage, isRecord } from "../shared/errors.ts";
+import { isRecord } from "../shared/errors.ts";
 
 /** The keys an account JWT may be issued by. */
 export interface Trust {
@@ -67,11 +66,33 @@ const PREFIX_BYTE = { A: 0, O: 14 << 3 } as const;
  * the byte is checking the role. `account_jwt_test.ts` checks it against `fromPublic`.
  */
 function isPublicKey(name: string, prefix: "A" | "O"): boolean {
-  if (name.length !== PUBLIC_KEY_LENGTH || !name.startsWith(prefix)) return false;
+  if (!name.startsWith(prefix)) return false;
+  const raw = decodePublicKey(name);
+  return typeof raw !== "string" && raw[0] === PREFIX_BYTE[prefix];
+}
+
+/** A public nkey's 35 bytes, checked for length, alphabet and CRC; else what is wrong. */
+function decodePublicKey(key: string): Uint8Array | string {
+  if (key.length !== PUBLIC_KEY_LENGTH) return `not ${PUBLIC_KEY_LENGTH} characters`;
   // 56 characters are 280 bits: one prefix byte, the 32-byte key, the CRC (little-endian).
-  const raw = base32DecodeOrUndefined(name);
-  if (raw === undefined || raw[0] !== PREFIX_BYTE[prefix]) return false;
-  return crc16(raw.subarray(0, 33)) === (raw[33]! | (raw[34]! << 8));
+  const raw = base32DecodeOrUndefined(key);
+  if (raw === undefined) return "not base32";
+  if (crc16(raw.subarray(0, 33)) !== (raw[33]! | (raw[34]! << 8))) return "bad checksum";
+  return raw;
+}
+
+/** The prefix bytes of the public nkey roles: account, cluster, server, operator, user, curve. */
+const PUBLIC_PREFIX_BYTES = new Set([0, 2 << 3, 13 << 3, 14 << 3, 20 << 3, 23 << 3]);
+
+/**
+ * What is wrong with `key` as a public nkey of any role (nkeys' `fromPublic` checks, without
+ * loading nkeys: that library takes ~85 ms to load, before nats-server can start).
+ * @returns undefined for a well-formed public key, else why not
+ */
+export function publicKeyProblem(key: string): string | undefined {
+  const raw = decodePublicKey(key);
+  if (typeof raw === "string") return raw;
+  return PUBLIC_PREFIX_BYTES.has(raw[0]!) ? undefined : "not a public key";
 }
 
 /**
@@ -262,10 +283,9 @@ function decodeJwt(jwt: string): Decoded {
   const signature = base64UrlDecode(signaturePart);
   if (signature === undefined) return fail("not a JWT: the signature is not base64url");
   const signed = alg === ALG_V2 ? `${headerPart}.${payloadPart}` : payloadPart;
-  try {
-    fromPublic(iss);
-  } catch (error) {
-    return fail(`issuer ${show(iss)} is not a valid public key (${errorMessage(error)})`);
+  const keyProblem = publicKeyProblem(iss);
+  if (keyProblem !== undefined) {
+    return fail(`issuer ${show(iss)} is not a valid public key (${keyProblem})`);
   }
   if (!verifyNkeySignature(iss, new TextEncoder().encode(signed), signature)) {
     return fail(`signature does not verify with issuer ${show(iss)}`);

@@ -7,6 +7,7 @@ import {
   isAccountPublicKey,
   isOperatorPublicKey,
   operatorSystemAccount,
+  publicKeyProblem,
   type Trust,
   trustFrom,
 } from "./account_jwt.ts";
@@ -91,6 +92,23 @@ Deno.test("isAccountPublicKey and isOperatorPublicKey agree with nkeys' fromPubl
   for (const name of names) {
     assert.equal(isAccountPublicKey(name), nkeysSays(name, "A"), `account: ${name}`);
     assert.equal(isOperatorPublicKey(name), nkeysSays(name, "O"), `operator: ${name}`);
+  }
+});
+
+Deno.test("publicKeyProblem agrees with nkeys' fromPublic on keys of every role", () => {
+  const keys = [createAccount(), createOperator(), createUser()].map((kp) => kp.getPublicKey());
+  const names = [...keys, ...keys.map((key) => key.slice(0, 20) + "A" + key.slice(21)), "ONOTAKEY"];
+  // A seed is no public key; nor is a key with its CRC or its alphabet broken.
+  names.push(new TextDecoder().decode(createAccount().getSeed()).slice(0, 56));
+  names.push(keys[0]!.slice(0, 55) + "1");
+  for (const name of names) {
+    let valid = true;
+    try {
+      fromPublic(name);
+    } catch {
+      valid = false;
+    }
+    assert.equal(publicKeyProblem(name) === undefined, valid, name);
   }
 });
 
@@ -457,9 +475,7 @@ Deno.test("checkAccountJwt reasons show hostile claims escaped and bounded", asy
     assert.equal(
       byIssuer,
       String.raw`issuer "\x1b` +
-        `${
-          "a".repeat(196)
-        }…(+999804 chars)" is not a valid public key (nkeys: invalid encoded key)`,
+        `${"a".repeat(196)}…(+999804 chars)" is not a valid public key (not 56 characters)`,
     );
   });
 

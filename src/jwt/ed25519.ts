@@ -5,9 +5,9 @@
  * issuers of a mount are few (the operator and its signing keys).
  */
 
-import { fromPublic } from "@nats-io/nkeys";
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
 import { base32Decode, base64UrlEncode } from "./encoding.ts";
+import { publicKeyProblem } from "./account_jwt.ts";
 
 const keyCache = new Map<string, KeyObject>();
 
@@ -30,7 +30,8 @@ export function verifyNkeySignature(
 function keyObject(publicKey: string): KeyObject {
   let key = keyCache.get(publicKey);
   if (!key) {
-    fromPublic(publicKey); // validates the alphabet, the role and the CRC; throws otherwise
+    const problem = publicKeyProblem(publicKey); // the alphabet, the CRC and the role
+    if (problem !== undefined) throw new TypeError(problem);
     const raw = base32Decode(publicKey).subarray(1, 33);
     key = createPublicKey({
       key: { kty: "OKP", crv: "Ed25519", x: base64UrlEncode(raw) },
