@@ -7,6 +7,7 @@ import {
   parseVersion,
   versionFoldersNewestFirst,
 } from "./nats_server.ts";
+import { freePort } from "../dev/ports.ts";
 
 Deno.test("nats-server versions: parsed, compared as numbers, 2.10 the oldest supported", () => {
   assert.deepEqual(parseVersion("nats-server: v2.10.27"), [2, 10, 27]);
@@ -34,15 +35,13 @@ Deno.test("nats-server from Debian: the upstream version of a package version", 
 
 Deno.test("nats-server download: a failure says why", async (t) => {
   await t.step("a refused connection", async () => {
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const { port } = listener.addr;
-    listener.close();
+    const port = freePort(); // nothing listens there
     const error = await fetch(`http://127.0.0.1:${port}/x`).catch((e) => e);
     assert.match(describeFetchError(error, 1000), /tcp connect error: Connection refused/);
   });
 
   await t.step("a host that never answers", async () => {
-    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: freePort() });
     const accepted = listener.accept(); // accepted, never answered
     const error = await fetch(`http://127.0.0.1:${listener.addr.port}/x`, {
       signal: AbortSignal.timeout(100),

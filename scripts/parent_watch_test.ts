@@ -52,8 +52,10 @@ function stat(pid: number, ppid: number, session: number): ProcStat {
   return { pid, ppid, session, state: "S", startTime: String(1000 + pid) };
 }
 
-Deno.test("parent watch: this test's own chain reads from /proc", () => {
-  if (Deno.build.os !== "linux") return;
+Deno.test({
+  name: "parent watch: this test's own chain reads from /proc",
+  ignore: Deno.build.os !== "linux",
+}, () => {
   const own = parseProcStat(Deno.readTextFileSync(`/proc/${Deno.pid}/stat`));
   assert.equal(own.pid, Deno.pid);
   assert.equal(own.ppid, Deno.ppid);

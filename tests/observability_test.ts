@@ -13,6 +13,8 @@ import { makeAccount } from "../dev/jwt_fixtures.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { freePort } from "../dev/ports.ts";
 import { runSupervisor } from "../dev/supervisor_run.ts";
+import { getMonitor } from "../src/shared/monitor.ts";
+import { pathExists } from "../src/shared/path_exists.ts";
 import { resolvePrometheusTool } from "../scripts/prometheus_tools.ts";
 import { addAccount, removeFromMount } from "./_helpers/accounts.ts";
 import { createStream } from "./_helpers/jetstream.ts";
@@ -20,13 +22,9 @@ import { type TempSetup, tempSetup } from "./_helpers/setup.ts";
 
 const PUSHED = /pushed account JWTs to the server accounts=\d+ failed=0/;
 
-function endpoint(setup: TempSetup, path: string): string {
-  return `http://127.0.0.1:${setup.env.POT_NATS_HTTP_PORT}/${path}`;
-}
-
-async function get(setup: TempSetup, path: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(endpoint(setup, path));
-  return { status: response.status, text: await response.text() };
+/** GET of the supervisor's endpoint (the one monitor client, with its timeout). */
+function get(setup: TempSetup, path: string): Promise<{ status: number; text: string }> {
+  return getMonitor(Number(setup.env.POT_NATS_HTTP_PORT), path);
 }
 
 async function status(setup: TempSetup): Promise<StatusDocument> {
@@ -138,6 +136,20 @@ Deno.test("the supervisor's endpoint: what its metrics count and its status says
     const refusal = (await status(setup)).purge.last_refusal;
     assert.match(refusal?.reason ?? "", /purge refused: 2 accounts are due .* POT_NATS_PURGE_MAX/);
     assert.equal(await metric(setup, `pot_nats_purges_total{result="purged"}`), 0);
+  });
+
+  await t.step("a JWT expiring past any date still leaves /status answering", async () => {
+    // exp is a claim from the mount: 1e16 s is no date, and once made /status throw.
+    const far = await makeAccount(setup.operator, {
+      name: "far",
+      signer: setup.operator.signingKey!.kp,
+      exp: 1e16,
+    });
+    await writeFileAtomic(join(setup.mountDir, `${far.pub}.jwt`), far.jwt);
+    await pollUntil("far's JWT mirrored", () => pathExists(join(setup.jwtDir, `${far.pub}.jwt`)));
+    const response = await get(setup, "status");
+    assert.equal(response.status, 200, response.text);
+    assert.ok((JSON.parse(response.text) as StatusDocument).mirror.first_run_done);
   });
 
   await t.step("pot-nats status prints a summary, and --json the document", async () => {

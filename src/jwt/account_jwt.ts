@@ -325,7 +325,8 @@ function parseJsonPart(part: string): unknown {
   }
 }
 
-function isoFromSeconds(seconds: number): string {
+/** An ISO time for seconds since the epoch; the number itself when it is no date (`exp: 1e16`). */
+export function isoFromSeconds(seconds: number): string {
   const date = new Date(seconds * 1000);
   return Number.isNaN(date.getTime()) ? String(seconds) : date.toISOString();
 }

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isoFromSeconds } from "../jwt/account_jwt.ts";
 import { join } from "node:path";
 import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";
@@ -195,7 +196,7 @@ export class MirrorReporter {
       next = next === undefined ? exp : Math.min(next, exp);
       if (exp * 1000 - now > windowMs) continue;
       const account = check.claims.sub;
-      const expires = new Date(exp * 1000).toISOString();
+      const expires = isoFromSeconds(exp);
       expiring.push({ account, expires });
       const warned = this.#expiryWarned.get(account);
       if (warned === undefined || now - warned >= DAY_MS) {

@@ -7,6 +7,7 @@
  * @module
  */
 
+import { isoFromSeconds } from "../jwt/account_jwt.ts";
 import { clip } from "../shared/log.ts";
 
 /** How many warnings and errors `/status` keeps. */
@@ -224,7 +225,7 @@ export class StatusBoard {
         repaired: this.#mirror.repaired,
         next_expiry: this.#mirror.nextExpiry === undefined
           ? null
-          : new Date(this.#mirror.nextExpiry * 1000).toISOString(),
+          : isoFromSeconds(this.#mirror.nextExpiry), // a claim: maybe no date at all
         expiring: this.#mirror.expiring.slice(0, LIST_MAX),
       },
       admin: {

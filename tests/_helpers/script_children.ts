@@ -7,6 +7,8 @@
 import { join } from "node:path";
 import type { Spawner } from "../../src/server/server_process.ts";
 import { pollUntil } from "../../dev/poll.ts";
+import { trySignal } from "../../dev/process_output.ts";
+import { pathExists } from "../../src/shared/path_exists.ts";
 
 /** What a child does when it receives a signal: exit with a status, or write it down and go on. */
 export type OnSignal = { exit: number } | "record";
@@ -65,7 +67,7 @@ export class ScriptChildren implements AsyncDisposable {
   async ready(index: number): Promise<Deno.ChildProcess> {
     await pollUntil(
       `child ${index} to be ready`,
-      () => exists(join(this.dir, String(index), "ready")),
+      () => pathExists(join(this.dir, String(index), "ready")),
     );
     return this.spawned[index]!;
   }
@@ -75,8 +77,9 @@ export class ScriptChildren implements AsyncDisposable {
     try {
       return Deno.readTextFileSync(join(this.dir, String(index), "signals")).split("\n")
         .filter(Boolean);
-    } catch {
-      return [];
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return []; // no signal recorded yet
+      throw error;
     }
   }
 
@@ -90,22 +93,9 @@ export class ScriptChildren implements AsyncDisposable {
 
   async [Symbol.asyncDispose](): Promise<void> {
     for (const child of this.spawned) {
-      try {
-        Deno.kill(-child.pid, "SIGKILL");
-      } catch {
-        // The group is gone already.
-      }
+      trySignal(() => Deno.kill(-child.pid, "SIGKILL")); // the group may be gone already
       await child.status;
     }
     Deno.removeSync(this.dir, { recursive: true });
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
