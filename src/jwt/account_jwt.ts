@@ -9,6 +9,7 @@
  * @module
  */
 
+import { isoFromSeconds } from "../shared/iso_time.ts";
 import { verifyNkeySignature } from "./ed25519.ts";
 import { base32DecodeOrUndefined, base64UrlDecode, crc16 } from "./encoding.ts";
 import { quote, show } from "../shared/log.ts";
@@ -323,10 +324,4 @@ function parseJsonPart(part: string): unknown {
     // Any decoding or syntax error means "not JSON"; the caller names the part.
     return undefined;
   }
-}
-
-/** An ISO time for seconds since the epoch; the number itself when it is no date (`exp: 1e16`). */
-export function isoFromSeconds(seconds: number): string {
-  const date = new Date(seconds * 1000);
-  return Number.isNaN(date.getTime()) ? String(seconds) : date.toISOString();
 }

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isoFromSeconds } from "../jwt/account_jwt.ts";
+import { isoFromSeconds } from "../shared/iso_time.ts";
 import { join } from "node:path";
 import { isAccountPublicKey } from "../jwt/account_jwt.ts";
 import { accountOfFileName } from "../jwt/jwt_files.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { isoFromSeconds } from "../jwt/account_jwt.ts";
+import { isoFromSeconds } from "../shared/iso_time.ts";
 import { clip } from "../shared/log.ts";
 
 /** How many warnings and errors `/status` keeps. */
