@@ -4,6 +4,7 @@
  * (`POT_NATS_HTTP_PORT=0`), liveness falls back to nats-server's `/healthz` on the monitor port.
  */
 
+import { clip } from "../shared/log.ts";
 import { errorMessage } from "../shared/errors.ts";
 import { connectHost } from "../shared/host_port.ts";
 import { getMonitor } from "../shared/monitor.ts";
@@ -50,8 +51,10 @@ async function ask(
 ): Promise<Health> {
   try {
     const { url, ok, status, text } = await getMonitor(port, path, options);
-    if (ok) return { ok: true, reason: `${url}: ${text.trim()}` };
-    return { ok: false, reason: `${url} answered ${status}: ${text.trim()}` };
+    // The body is a server's: bounded and escaped before it is printed.
+    const body = clip(text.trim(), 200, true);
+    if (ok) return { ok: true, reason: `${url}: ${body}` };
+    return { ok: false, reason: `${url} answered ${status}: ${body}` };
   } catch (error) {
     return { ok: false, reason: errorMessage(error) };
   }

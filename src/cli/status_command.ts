@@ -3,6 +3,7 @@
  * as the raw JSON for a script.
  */
 
+import { clip } from "../shared/log.ts";
 import type { StatusDocument } from "../report/status.ts";
 import { connectHost } from "../shared/host_port.ts";
 import { getMonitor, getMonitorJson } from "../shared/monitor.ts";
@@ -50,7 +51,9 @@ export function formatStatus(status: StatusDocument, readiness: string): string 
       : "no warnings or errors",
   ]);
   const width = Math.max(...rows.map(([label]) => label.length));
-  return rows.map(([label, text]) => `${label.padEnd(width)}  ${text}`).join("\n");
+  // Names and reasons come from the mount and the server: printed escaped, never raw.
+  return rows.map(([label, text]) => `${label.padEnd(width)}  ${clip(text, 2000, true)}`)
+    .join("\n");
 }
 
 function serverLine(server: StatusDocument["server"]): string {

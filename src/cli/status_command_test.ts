@@ -32,3 +32,18 @@ Deno.test("pot-nats status: a few aligned lines from the status document", () =>
     ].join("\n"),
   );
 });
+
+Deno.test("pot-nats status: a mounted file's name and a reason are printed escaped", () => {
+  const board = new StatusBoard({ now: () => Date.parse("2026-12-01T10:00:00Z") });
+  board.mirrorRun({
+    accounts: 1,
+    rejected: [{ file: "\x1b[2Jx\n.jwt", reason: "sub \u202eevil\r does not match" }],
+    repaired: 0,
+    nextExpiry: undefined,
+    expiring: [],
+  });
+  const text = formatStatus(board.snapshot(), "ready");
+  assert.equal(text.split("\n").length, 8, "one line per row");
+  for (const raw of ["\x1b", "\r", "\u202e"]) assert.ok(!text.includes(raw), JSON.stringify(raw));
+  assert.match(text, /\\x1b\[2Jx\\n\.jwt/);
+});

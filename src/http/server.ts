@@ -14,7 +14,7 @@
 
 import { formatAddress } from "../shared/host_port.ts";
 import { errorMessage } from "../shared/errors.ts";
-import type { Logger } from "../shared/log.ts";
+import { clip, type Logger } from "../shared/log.ts";
 import { getMonitor } from "../shared/monitor.ts";
 import type { Report } from "../report/report.ts";
 import { decideReadiness } from "../report/status.ts";
@@ -118,7 +118,7 @@ async function serverHealth(
     const response = await getMonitor(monitorPort, "healthz?js-server-only=true", {
       timeoutMs: 1000,
     });
-    return { ok: response.ok, reason: `${response.status} ${response.text.trim().slice(0, 200)}` };
+    return { ok: response.ok, reason: `${response.status} ${clip(response.text.trim(), 200)}` };
   } catch (error) {
     return { ok: false, reason: errorMessage(error) };
   }

@@ -215,20 +215,25 @@ function registerProcessMetrics(registry: Registry): void {
 }
 
 /**
+ * Each reason's fixed start, as the JWT check and the file guard write it. Anchored: the rest of a
+ * reason quotes claims and names from the mount (a `sub` of "FIFO" must not count as not_regular).
+ */
+const REJECTION_RULES: readonly [RegExp, RejectionReason][] = [
+  [/^expired at /, "expired"],
+  [/^not valid before /, "not_yet_valid"],
+  [/^(?:not read: )?\d+ bytes, more than POT_NATS_MAX_FILE_BYTES/, "too_large"],
+  [/^(?:not read: )?an? [^,]*, not a regular file/, "not_regular"],
+  [/^could not be read/, "unreadable"],
+  [/^signature does not verify/, "signature"],
+  [/^issuer /, "issuer"],
+  [/^not an account JWT/, "type"],
+  [/^sub /, "subject"],
+];
+
+/**
  * A rejection reason as one of {@linkcode REJECTION_REASONS}, from the reason text the JWT check
  * or the file guard gives.
  */
 export function rejectionReason(reason: string): RejectionReason {
-  const rules: [RegExp, RejectionReason][] = [
-    [/^expired/, "expired"],
-    [/^not valid before/, "not_yet_valid"],
-    [/more than POT_NATS_MAX_FILE_BYTES|too large/, "too_large"],
-    [/not a regular file|FIFO|socket|device/, "not_regular"],
-    [/could not be read|cannot be read/, "unreadable"],
-    [/signature/, "signature"],
-    [/issuer|trusted operator/, "issuer"],
-    [/not an account JWT|type is/, "type"],
-    [/does not match the file name|not an account public key/, "subject"],
-  ];
-  return rules.find(([pattern]) => pattern.test(reason))?.[1] ?? "malformed";
+  return REJECTION_RULES.find(([pattern]) => pattern.test(reason))?.[1] ?? "malformed";
 }

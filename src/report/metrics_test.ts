@@ -38,6 +38,9 @@ Deno.test("metrics: a rejection reason text becomes one word of a fixed set", as
     ["52428800 bytes, more than POT_NATS_MAX_FILE_BYTES (1048576)", "too_large"],
     ["a FIFO, not a regular file", "not_regular"],
     ["not a JWT: expected 3 dot-separated parts, found 1", "malformed"],
+    // Claims quoted in a reason do not pick its word.
+    ['sub "FIFO" does not match the file name AC.jwt', "subject"],
+    ['the JWT\'s iat is not a number: "too large signature"', "malformed"],
   ];
   for (const [reason, word] of cases) {
     await t.step(word, () => {

@@ -156,11 +156,11 @@ export function show(value: unknown, max: number = FIELD_MAX): string {
 
 /**
  * Outside text kept as data (a server's description of an error): masked and bounded to `max`,
- * not escaped; every log line escapes it when it is printed.
+ * not escaped (every log line escapes it when printed) unless `escaped`, for text printed as is.
  * @returns the bounded text
  */
-export function clip(text: string, max: number = FIELD_MAX): string {
-  return bound(redact(text), { max, rendering: "raw" });
+export function clip(text: string, max: number = FIELD_MAX, escaped = false): string {
+  return bound(redact(text), { max, rendering: escaped ? "text" : "raw" });
 }
 
 /** A value shown bare in text lines and by {@linkcode show}; anything else is quoted. */
