@@ -59,20 +59,27 @@ export function supervisorArgv(args: readonly string[] = []): string[] {
   ];
 }
 
-export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
-  const env: Record<string, string> = { NO_COLOR: "1" };
+/**
+ * The whole environment of a supervisor run (to spawn with `clearEnv`): what a Deno child needs
+ * from ours, the HTTP endpoint off (and never on 0.0.0.0) unless `env` turns it on, then `env`.
+ */
+export function supervisorEnv(env: Record<string, string>): Record<string, string> {
+  const base: Record<string, string> = { NO_COLOR: "1" };
   for (const name of PASSED_THROUGH) {
     const value = Deno.env.get(name);
-    if (value !== undefined) env[name] = value;
+    if (value !== undefined) base[name] = value;
   }
+  return { POT_NATS_HTTP_PORT: "0", POT_NATS_HTTP_HOST: "127.0.0.1", ...base, ...env };
+}
+
+export function runSupervisor(options: SupervisorRunOptions): SupervisorRun {
   const deno = supervisorArgv(options.args);
   // setsid execs in place (the child is not a group leader yet): the pid stays the supervisor's.
   const [command, ...args] = options.processGroup ? ["setsid", ...deno] : deno;
   const process = new Deno.Command(command!, {
     args,
     cwd: options.cwd ?? Deno.env.get("TMPDIR") ?? "/tmp",
-    // The HTTP endpoint is off (and never on 0.0.0.0) unless the test's settings turn it on.
-    env: { POT_NATS_HTTP_PORT: "0", POT_NATS_HTTP_HOST: "127.0.0.1", ...env, ...options.env },
+    env: supervisorEnv(options.env),
     clearEnv: true,
     stdin: "null",
     stdout: "piped",

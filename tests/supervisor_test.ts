@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { tempSetup } from "./_helpers/setup.ts";
-import { runSupervisor, supervisorArgv } from "../dev/supervisor_run.ts";
+import { runSupervisor, supervisorArgv, supervisorEnv } from "../dev/supervisor_run.ts";
+import { trySignal } from "../dev/process_output.ts";
 
 const READY = /Server is ready/;
 
@@ -44,7 +45,8 @@ Deno.test("SIGTERM still stops the supervisor after the reader of its output wen
   const child = new Deno.Command(deno!, {
     args,
     cwd: Deno.env.get("TMPDIR") ?? "/tmp",
-    env: { ...setup.env, POT_NATS_HTTP_PORT: "0" },
+    env: supervisorEnv(setup.env),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -71,18 +73,8 @@ Deno.test("SIGTERM still stops the supervisor after the reader of its output wen
     // passes that on, as it passes on any exit of its child.
     assert.ok(status.code === 0 || status.code === 128 + 13, `exit ${status.code}`);
   } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Exited as it should.
-    }
-    if (serverPid !== undefined) {
-      try {
-        Deno.kill(serverPid, "SIGKILL");
-      } catch {
-        // Stopped with the supervisor.
-      }
-    }
+    trySignal(() => child.kill("SIGKILL")); // it exited, as it should, unless the test failed
+    if (serverPid !== undefined) trySignal(() => Deno.kill(serverPid!, "SIGKILL"));
     await child.status;
   }
 });

@@ -91,14 +91,15 @@ export async function pushClaims(
   jwts: Iterable<{ account: string; jwt: string }>,
   options: ClaimsRequestOptions,
 ): Promise<PushResult[]> {
-  if (Array.isArray(jwts)) jwts.forEach(({ account }) => assertAccountKey(account));
+  const checked = Array.isArray(jwts);
+  if (checked) jwts.forEach(({ account }) => assertAccountKey(account));
   const started = performance.now();
   const results = new Map<string, PushResult>();
   let expectedReplies = options.expectedReplies;
   for (const chunk of chunksOf(jwts, PUSH_CHUNK)) {
     const byAccount = new Map<string, string>();
     for (const { account, jwt } of chunk) {
-      assertAccountKey(account);
+      if (!checked) assertAccountKey(account);
       byAccount.delete(account);
       byAccount.set(account, jwt.trim());
     }
@@ -114,7 +115,7 @@ export async function pushClaims(
     });
     for (const result of chunkResults) results.set(result.account, result);
     if (expectedReplies === undefined) {
-      const servers = new Set(chunkResults.flatMap((r) => r.servers.map((s) => s.server))).size;
+      const servers = answeringServerCount(chunkResults);
       if (servers > 0) expectedReplies = servers;
     }
   }
@@ -133,6 +134,11 @@ export async function pushClaims(
     });
   } else options.log.info("pushed account JWTs to the server", fields);
   return all;
+}
+
+/** How many distinct servers answered any of `results`. */
+export function answeringServerCount(results: readonly ClaimsResult[]): number {
+  return new Set(results.flatMap((r) => r.servers.map((s) => s.server))).size;
 }
 
 /** The items of `items` in arrays of at most `size`, taken as they are needed. */
@@ -170,8 +176,7 @@ export async function deleteAccounts(
   const signer = operatorKeyPair(signingKeySeed);
   if (unique.length === 0) return [];
   const requests: { accounts: string[]; payload: string }[] = [];
-  for (let i = 0; i < unique.length; i += DELETE_CHUNK) {
-    const chunk = unique.slice(i, i + DELETE_CHUNK);
+  for (const chunk of chunksOf(unique, DELETE_CHUNK)) {
     requests.push({ accounts: chunk, payload: await encodeDeleteRequest(chunk, signer) });
   }
   const results = await requestWithRetries(nc, CLAIMS_DELETE_SUBJECT, requests, {

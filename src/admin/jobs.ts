@@ -10,7 +10,7 @@ import { AdminConnection } from "./connection.ts";
 import { verifyAdminConnection } from "./identity.ts";
 import { chooseClientTls } from "./tls.ts";
 import { FileGuard } from "../shared/bounded_read.ts";
-import { deleteAccounts, firstError, pushClaims } from "./claims.ts";
+import { answeringServerCount, deleteAccounts, firstError, pushClaims } from "./claims.ts";
 import type { JwtChanges } from "../mirror/mirror.ts";
 import type { Logger } from "../shared/log.ts";
 import { readResolverFile } from "../mirror/files.ts";
@@ -300,6 +300,7 @@ export class AdminJobs implements Companion {
   async #pushEveryMirroredJwt(nc: Connection): Promise<void> {
     const dir = this.#settings.jwtDir;
     const later: string[] = [];
+    let error: unknown; // the first read that failed, said in the warning below
     const files = this.#files;
     function* everyJwt(): Generator<{ account: string; jwt: string }> {
       for (const name of listJwtNames(dir) ?? []) {
@@ -308,8 +309,9 @@ export class AdminJobs implements Companion {
         let jwt: string | undefined;
         try {
           jwt = readResolverFile(dir, name, { files })?.trim();
-        } catch {
-          jwt = "";
+        } catch (readError) {
+          error ??= readError;
+          jwt = ""; // pushed later, like a file caught mid-write
         }
         if (jwt) yield { account, jwt };
         else if (jwt === "") later.push(account);
@@ -319,6 +321,7 @@ export class AdminJobs implements Companion {
     if (later.length > 0) {
       this.#log.warn("some resolver JWT files were empty or unreadable; pushing them later", {
         accounts: later.length,
+        ...(error !== undefined ? { error } : {}),
       });
       this.#retryLater(later);
     }
@@ -336,7 +339,7 @@ export class AdminJobs implements Companion {
       return;
     }
     if (full) {
-      this.#answeringServers = new Set(results.flatMap((r) => r.servers.map((s) => s.server))).size;
+      this.#answeringServers = answeringServerCount(results);
       this.#lastFullCollect = performance.now();
     }
     const failed = results.filter((r) => !r.ok).map((r) => r.account);
@@ -366,6 +369,8 @@ export class AdminJobs implements Companion {
       this.#retryTimer = undefined;
       const retry = [...this.#toRetry];
       this.#toRetry.clear();
+      const unreadable: string[] = [];
+      let error: unknown;
       for (const account of retry) {
         if (this.#toPush.has(account)) continue;
         let jwt: string | undefined;
@@ -373,10 +378,19 @@ export class AdminJobs implements Companion {
           jwt = readResolverFile(this.#settings.jwtDir, jwtFileName(account), {
             files: this.#files,
           })?.trim();
-        } catch (error) {
-          this.#log.warn("cannot read a resolver file for a push retry", { account, error });
+        } catch (readError) {
+          unreadable.push(account);
+          error ??= readError;
         }
         if (jwt) this.#toPush.set(account, jwt);
+      }
+      // One line for the retry, however many files could not be read (not one per account).
+      if (unreadable.length > 0) {
+        this.#log.warn("cannot read resolver files for a push retry", {
+          accounts: unreadable.length,
+          first: unreadable[0],
+          error,
+        });
       }
       this.#kick();
     }, this.#pushRetryMs);

@@ -11,7 +11,13 @@
 
 import { isoFromSeconds } from "../shared/iso_time.ts";
 import { verifyNkeySignature } from "./ed25519.ts";
-import { base32DecodeOrUndefined, base64UrlDecode, crc16 } from "./encoding.ts";
+import {
+  ACCOUNT_PREFIX_BYTE,
+  base64UrlDecode,
+  decodePublicKey,
+  OPERATOR_PREFIX_BYTE,
+  publicKeyProblem,
+} from "./encoding.ts";
 import { quote, show } from "../shared/log.ts";
 import { isRecord } from "../shared/errors.ts";
 
@@ -43,9 +49,6 @@ export type AccountCheck =
 const ALG_V2 = "ed25519-nkey";
 const ALG_V1 = "ed25519";
 
-/** base32 of 1 prefix byte + 32 key bytes + 2 CRC bytes. */
-const PUBLIC_KEY_LENGTH = 56;
-
 /** True for a syntactically valid account public key (`A` prefix, decodes with a valid CRC). */
 export function isAccountPublicKey(name: string): boolean {
   return isPublicKey(name, "A");
@@ -57,7 +60,7 @@ export function isOperatorPublicKey(name: string): boolean {
 }
 
 /** The nkeys prefix byte of each role: its first five bits are the key's first character. */
-const PREFIX_BYTE = { A: 0, O: 14 << 3 } as const;
+const PREFIX_BYTE = { A: ACCOUNT_PREFIX_BYTE, O: OPERATOR_PREFIX_BYTE } as const;
 
 /**
  * The checks of nkeys' `fromPublic` (the base32 alphabet, the CRC, a public-key role) for a key of
@@ -70,30 +73,6 @@ function isPublicKey(name: string, prefix: "A" | "O"): boolean {
   if (!name.startsWith(prefix)) return false;
   const raw = decodePublicKey(name);
   return typeof raw !== "string" && raw[0] === PREFIX_BYTE[prefix];
-}
-
-/** A public nkey's 35 bytes, checked for length, alphabet and CRC; else what is wrong. */
-function decodePublicKey(key: string): Uint8Array | string {
-  if (key.length !== PUBLIC_KEY_LENGTH) return `not ${PUBLIC_KEY_LENGTH} characters`;
-  // 56 characters are 280 bits: one prefix byte, the 32-byte key, the CRC (little-endian).
-  const raw = base32DecodeOrUndefined(key);
-  if (raw === undefined) return "not base32";
-  if (crc16(raw.subarray(0, 33)) !== (raw[33]! | (raw[34]! << 8))) return "bad checksum";
-  return raw;
-}
-
-/** The prefix bytes of the public nkey roles: account, cluster, server, operator, user, curve. */
-const PUBLIC_PREFIX_BYTES = new Set([0, 2 << 3, 13 << 3, 14 << 3, 20 << 3, 23 << 3]);
-
-/**
- * What is wrong with `key` as a public nkey of any role (nkeys' `fromPublic` checks, without
- * loading nkeys: that library takes ~85 ms to load, before nats-server can start).
- * @returns undefined for a well-formed public key, else why not
- */
-export function publicKeyProblem(key: string): string | undefined {
-  const raw = decodePublicKey(key);
-  if (typeof raw === "string") return raw;
-  return PUBLIC_PREFIX_BYTES.has(raw[0]!) ? undefined : "not a public key";
 }
 
 /**

@@ -7,11 +7,10 @@ import {
   isAccountPublicKey,
   isOperatorPublicKey,
   operatorSystemAccount,
-  publicKeyProblem,
   type Trust,
   trustFrom,
 } from "./account_jwt.ts";
-import { base32Encode, crc16 } from "./encoding.ts";
+import { base32Encode, crc16, publicKeyProblem } from "./encoding.ts";
 import {
   makeAccount,
   makeOperator,

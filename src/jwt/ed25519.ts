@@ -6,8 +6,7 @@
  */
 
 import { createPublicKey, type KeyObject, verify } from "node:crypto";
-import { base32Decode, base64UrlEncode } from "./encoding.ts";
-import { publicKeyProblem } from "./account_jwt.ts";
+import { base64UrlEncode, decodePublicKey } from "./encoding.ts";
 
 const keyCache = new Map<string, KeyObject>();
 
@@ -30,9 +29,9 @@ export function verifyNkeySignature(
 function keyObject(publicKey: string): KeyObject {
   let key = keyCache.get(publicKey);
   if (!key) {
-    const problem = publicKeyProblem(publicKey); // the alphabet, the CRC and the role
-    if (problem !== undefined) throw new TypeError(problem);
-    const raw = base32Decode(publicKey).subarray(1, 33);
+    const decoded = decodePublicKey(publicKey); // the alphabet, the CRC and the role
+    if (typeof decoded === "string") throw new TypeError(decoded);
+    const raw = decoded.subarray(1, 33);
     key = createPublicKey({
       key: { kty: "OKP", crv: "Ed25519", x: base64UrlEncode(raw) },
       format: "jwk",

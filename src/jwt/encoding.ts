@@ -97,3 +97,40 @@ export function base64UrlDecode(text: string): Uint8Array | undefined {
   const binary = atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, "="));
   return Uint8Array.from(binary, (char) => char.charCodeAt(0));
 }
+
+/** base32 of 1 prefix byte + 32 key bytes + 2 CRC bytes. */
+const PUBLIC_KEY_LENGTH = 56;
+
+/** The nkeys prefix bytes of the account and operator roles. */
+export const ACCOUNT_PREFIX_BYTE = 0;
+export const OPERATOR_PREFIX_BYTE = 14 << 3;
+
+/** The prefix bytes of the public nkey roles: account, cluster, server, operator, user, curve. */
+const PUBLIC_PREFIX_BYTES = new Set([
+  ACCOUNT_PREFIX_BYTE,
+  2 << 3,
+  13 << 3,
+  OPERATOR_PREFIX_BYTE,
+  20 << 3,
+  23 << 3,
+]);
+
+/** A public nkey's 35 bytes, checked for length, alphabet and CRC; else what is wrong. */
+export function decodePublicKey(key: string): Uint8Array | string {
+  if (key.length !== PUBLIC_KEY_LENGTH) return `not ${PUBLIC_KEY_LENGTH} characters`;
+  // 56 characters are 280 bits: one prefix byte, the 32-byte key, the CRC (little-endian).
+  const raw = base32DecodeOrUndefined(key);
+  if (raw === undefined) return "not base32";
+  if (crc16(raw.subarray(0, 33)) !== (raw[33]! | (raw[34]! << 8))) return "bad checksum";
+  return PUBLIC_PREFIX_BYTES.has(raw[0]!) ? raw : "not a public key";
+}
+
+/**
+ * What is wrong with `key` as a public nkey of any role (nkeys' `fromPublic` checks, without
+ * loading nkeys: that library takes ~85 ms to load, before nats-server can start).
+ * @returns undefined for a well-formed public key, else why not
+ */
+export function publicKeyProblem(key: string): string | undefined {
+  const raw = decodePublicKey(key);
+  return typeof raw === "string" ? raw : undefined;
+}

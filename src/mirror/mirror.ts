@@ -32,7 +32,6 @@ import {
   type MountFile,
   mountSnapshot,
   readMountFile,
-  readResolverCopies,
   readResolverCopiesLettingGo,
 } from "./files.ts";
 import { applyMirrorPlan, type MirrorResult } from "./writes.ts";
@@ -168,33 +167,24 @@ export class JwtMirror {
       ...(this.#options.removeMax !== undefined ? { removeMax: this.#options.removeMax } : {}),
       known: this.#known,
       readAll: options.readAll ?? true,
-      read: (names: readonly string[] | undefined) =>
-        sameNames(preRead.names, names) ? preRead.copies : readCopies(names),
       withText: (entry: MountEntry) => this.#withText(entry, mount, changedWhileRead),
     };
-    const copyOptions = (names: readonly string[] | undefined) => ({
-      files: this.#files,
-      mounted: mount.jwtDigests(entries, names),
-      digests: this.#resolverDigests,
-      ...(names ? { names } : {}),
-    });
-    const readCopies = (names: readonly string[] | undefined) =>
-      readResolverCopies(resolverDir, copyOptions(names));
-    // What the plan will ask for, read before it asks, letting the event loop run (a drift check
-    // of 100,000 files takes seconds); the plan asks again (and reads) if it wants anything else.
+    // What the plan needs of the resolver dir, read ahead of it, letting the event loop run (a
+    // drift check of 100,000 files takes seconds).
     const readAhead = async (mounted: MountEntry[]) => {
-      const reads = resolverReads(mounted, model, {
-        readAll: planOptions.readAll,
-        systemAccount: planOptions.systemAccount,
-      });
+      const reads = resolverReads(mounted, model, planOptions);
       const names = reads.all ? undefined : reads.names;
-      return { names, copies: await readResolverCopiesLettingGo(resolverDir, copyOptions(names)) };
+      const copies = await readResolverCopiesLettingGo(resolverDir, {
+        files: this.#files,
+        mounted: mount.jwtDigests(entries, names),
+        digests: this.#resolverDigests,
+        ...(names ? { names } : {}),
+      });
+      return { ...planOptions, reads, read: () => copies };
     };
-    let preRead = await readAhead(entries);
-    let run = planRun(entries, model, planOptions);
+    let run = planRun(entries, model, await readAhead(entries));
     if (await this.#rereadIfMidWrite(run.plan, run.view)) {
-      preRead = await readAhead(run.mount);
-      run = planRun(run.mount, model, planOptions);
+      run = planRun(run.mount, model, await readAhead(run.mount));
     }
     const { plan, view } = run;
     log.debug("JWT mirror: planned", {
@@ -352,12 +342,6 @@ export class JwtMirror {
     changedWhileRead.add(file.name);
     return undefined;
   }
-}
-
-/** True when both ask for every file, or for the same names in the same order. */
-function sameNames(a: readonly string[] | undefined, b: readonly string[] | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b;
-  return a.length === b.length && a.every((name, index) => name === b[index]);
 }
 
 /** The entry of a file that changed while it was read: kept out of this run, like a rejection. */

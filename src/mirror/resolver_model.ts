@@ -95,6 +95,8 @@ export interface PlanRunOptions extends PlanMirrorOptions {
    * that cannot be had, a rejected entry in its place). Default: the entry as it is.
    */
   withText?: (entry: MountEntry) => MountEntry;
+  /** Which files to read, when the caller worked it out already (to read them ahead). */
+  reads?: ResolverReads;
 }
 
 /** A planned run: the plan, the mount and the resolver dir it was made on, what was read. */
@@ -111,8 +113,9 @@ export function planRun(
   model: ResolverModel | undefined,
   options: PlanRunOptions,
 ): PlannedRun {
-  const { read, readAll, withText, ...planOptions } = options;
-  const reads = resolverReads(mount, model, { readAll, systemAccount: options.systemAccount });
+  const { read, readAll, withText, reads: known, ...planOptions } = options;
+  const reads = known ??
+    resolverReads(mount, model, { readAll, systemAccount: options.systemAccount });
   const view = resolverView(model, reads, read(reads.all ? undefined : reads.names));
   const complete = withText === undefined
     ? mount

@@ -149,10 +149,7 @@ export class PurgeReconciler implements AsyncDisposable {
     }
     if (storeDir === null) {
       log.debug("purge reconcile skipped: JetStream is disabled");
-      this.#absentSince = new Map();
-      this.#clearFollowUp();
-      this.#report.metrics.purgePendingAccounts.set(0);
-      this.#report.status.purgePlanned({ pending: [] });
+      this.#forgetPlan();
       return { skipped: "JetStream is disabled", results: [] };
     }
     const jetstreamDir = join(storeDir, "jetstream");
@@ -180,10 +177,7 @@ export class PurgeReconciler implements AsyncDisposable {
     if (drifted.length > 0) this.#options.onDrift?.(drifted);
     if (!storeDirNames.some((name) => isAccountPublicKey(name))) {
       log.debug("purge reconcile: no account has JetStream data", { dir: jetstreamDir });
-      this.#absentSince = new Map();
-      this.#clearFollowUp();
-      this.#report.metrics.purgePendingAccounts.set(0);
-      this.#report.status.purgePlanned({ pending: [] });
+      this.#forgetPlan();
       return { results: [] };
     }
 
@@ -318,6 +312,13 @@ export class PurgeReconciler implements AsyncDisposable {
     }, Math.max(0, dueInMs));
   }
 
+  /** Nothing is pending any more: no account waits out its grace, none is reported pending. */
+  #forgetPlan(): void {
+    this.#absentSince = new Map();
+    this.#clearFollowUp();
+    this.#report.metrics.purgePendingAccounts.set(0);
+    this.#report.status.purgePlanned({ pending: [] });
+  }
   #clearFollowUp(): void {
     if (this.#followUp !== undefined) clearTimeout(this.#followUp);
     this.#followUp = undefined;

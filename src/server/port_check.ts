@@ -8,8 +8,7 @@
  */
 
 import type { ListenAddress } from "../config/listen_addresses.ts";
-import { connectHost } from "../shared/host_port.ts";
-import { formatAddress } from "../shared/host_port.ts";
+import { connectHost, formatAddress } from "../shared/host_port.ts";
 import type { Logger } from "../shared/log.ts";
 import { ServerView } from "../config/server_view.ts";
 import { errorMessage } from "../shared/errors.ts";

@@ -7,7 +7,7 @@
  */
 
 import type { Logger } from "../shared/log.ts";
-import { settledWithin } from "../shared/timing.ts";
+import { realTimers, settledWithin, type Timers } from "../shared/timing.ts";
 import { Report } from "../report/report.ts";
 
 /** The part of `Deno.ChildProcess` the supervisor uses; tests may pass their own. */
@@ -36,18 +36,6 @@ export function spawnInherited(request: SpawnRequest): ChildHandle {
   }).spawn();
 }
 
-/** The timer of the stop and restart deadlines; tests pass a fake clock. */
-export interface DeadlineTimers {
-  setTimeout(fn: () => void, ms: number): number;
-  clearTimeout(id: number): void;
-}
-
-/** The real timers (Deno 2.9's `setTimeout` returns a Timeout whose `Number()` is its id). */
-const realDeadlineTimers: DeadlineTimers = {
-  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
-  clearTimeout: (id) => clearTimeout(id),
-};
-
 export interface ServerProcessOptions {
   request: SpawnRequest;
   log: Logger;
@@ -56,7 +44,7 @@ export interface ServerProcessOptions {
   /** Where the child's state and restarts are reported (default: a report nobody reads). */
   report?: Report;
   /** The timer of the kill deadline (default: the real one). */
-  timers?: DeadlineTimers;
+  timers?: Pick<Timers, "setTimeout" | "clearTimeout">;
 }
 
 /**
@@ -73,7 +61,7 @@ const STOP_REQUEST_WINDOW_MS = 250;
 export class ServerProcess {
   readonly #options: ServerProcessOptions;
   readonly #spawn: Spawner;
-  readonly #timers: DeadlineTimers;
+  readonly #timers: Pick<Timers, "setTimeout" | "clearTimeout">;
   #child: ChildHandle | undefined;
   #stopping = false;
   /** Resolves once a stop has been asked for. */
@@ -90,7 +78,7 @@ export class ServerProcess {
     this.#options = options;
     this.#spawn = options.spawn ?? spawnInherited;
     this.#report = options.report ?? Report.unread();
-    this.#timers = options.timers ?? realDeadlineTimers;
+    this.#timers = options.timers ?? realTimers;
   }
 
   get stopping(): boolean {

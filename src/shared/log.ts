@@ -92,7 +92,7 @@ export class RepeatQuieter {
   }
 
   log(level: "warn" | "error", message: string, fields: Fields = {}): void {
-    const key = `${message} ${JSON.stringify(fields)}`;
+    const key = `${message} ${jsonText(fields)}`; // never throws (a BigInt, a cycle)
     if (key === this.#last) {
       this.#log.debug(`again: ${message}`, fields);
       return;

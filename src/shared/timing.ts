@@ -31,3 +31,20 @@ export async function settledWithin(promise: Promise<unknown>, ms: number): Prom
     timer.abort();
   }
 }
+
+/** A clock and timers (the debouncer's, the directory check's, the stop deadlines'); tests pass a fake. */
+export interface Timers {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): number;
+  clearTimeout(id: number): void;
+}
+
+/**
+ * The real clock and timers. Deno 2.9's global `setTimeout` returns a Node-style `Timeout` object;
+ * its numeric id (via `Number()`) is accepted by `clearTimeout`.
+ */
+export const realTimers: Timers = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
+  clearTimeout: (id) => clearTimeout(id),
+};

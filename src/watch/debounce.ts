@@ -9,12 +9,7 @@
  * @module
  */
 
-/** The clock and timers a {@linkcode Debouncer} uses; tests pass a fake. */
-export interface Timers {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): number;
-  clearTimeout(id: number): void;
-}
+import { realTimers, type Timers } from "../shared/timing.ts";
 
 /**
  * What a trigger reports:
@@ -40,16 +35,6 @@ export interface DebounceOptions {
   /** Clock and timers; the real ones by default. */
   timers?: Timers;
 }
-
-/**
- * The real clock and timers. Deno 2.9's global `setTimeout` returns a Node-style `Timeout` object;
- * its numeric id (via `Number()`) is accepted by `clearTimeout`.
- */
-export const realTimers: Timers = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => Number(setTimeout(fn, ms)),
-  clearTimeout: (id) => clearTimeout(id),
-};
 
 /**
  * Trailing debounce with a maximum wait: `trigger()` (re)starts a `debounceMs` timer; the action

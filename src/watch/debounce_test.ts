@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { Debouncer, type Timers } from "./debounce.ts";
+import { Debouncer } from "./debounce.ts";
+import type { Timers } from "../shared/timing.ts";
 import { FakeTimers } from "../../tests/_helpers/fake_timers.ts";
 
 /** An action that records when each run started and can be held open until released. */

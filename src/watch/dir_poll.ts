@@ -22,7 +22,7 @@
 
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { realTimers, type Timers } from "./debounce.ts";
+import { realTimers, type Timers } from "../shared/timing.ts";
 
 /** File times come from a coarse clock (one tick is 1 to 10 ms on Linux); this leaves a margin. */
 export const RACY_MS = 100;

@@ -20,7 +20,8 @@
 
 import { basename, join } from "node:path";
 import { CommitTracker } from "./commits.ts";
-import { realTimers, type Timers, type TriggerKind } from "./debounce.ts";
+import type { TriggerKind } from "./debounce.ts";
+import { realTimers, type Timers } from "../shared/timing.ts";
 import { DirPoll } from "./dir_poll.ts";
 import { FifoHolder, type HoldOptions } from "./fifo_holder.ts";
 import { type Logger, show } from "../shared/log.ts";

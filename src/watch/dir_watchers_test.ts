@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { captureLog } from "../../tests/_helpers/log_capture.ts";
 import { pollUntil } from "../../dev/poll.ts";
-import type { Timers } from "./debounce.ts";
+import type { Timers } from "../shared/timing.ts";
 import { DirWatchers } from "./dir_watchers.ts";
 import { kubeletWrite } from "../../dev/kubelet.ts";
 import { writeFileAtomic } from "../mirror/writes.ts";

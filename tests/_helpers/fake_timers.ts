@@ -4,7 +4,7 @@
  * the order they were set).
  */
 
-import type { Timers } from "../../src/watch/debounce.ts";
+import type { Timers } from "../../src/shared/timing.ts";
 
 interface Timer {
   at: number;
