@@ -60,6 +60,9 @@ export interface MountRead {
   version?: string;
 }
 
+/** The symlink kubelet swaps to publish a new version of a ConfigMap or Secret volume. */
+export const KUBELET_DATA = "..data";
+
 /**
  * Where the mount's current content is: for a kubelet volume, the timestamped directory `..data`
  * points at. Kubelet publishes each version whole in a new directory and never changes it after,
@@ -70,8 +73,9 @@ export interface MountRead {
 export function mountSnapshot(mountDir: string): { dir: string; version?: string } {
   let target: string;
   try {
-    target = Deno.readLinkSync(join(mountDir, "..data"));
+    target = Deno.readLinkSync(join(mountDir, KUBELET_DATA));
   } catch {
+    // No ..data link, or none readable: not a kubelet volume; the mount dir is read as it is.
     return { dir: mountDir };
   }
   if (!target.startsWith("..") || target.includes("/") || target.includes("\\")) {

@@ -105,6 +105,8 @@ export class JwtMirror {
   readonly #files: FileGuard;
   /** Resolver files' digests by identity: a drift check of an unchanged dir opens no file. */
   readonly #resolverDigests = new FileDigests();
+  /** Where this run reads a mounted file again (the mount's snapshot), once it needs to. */
+  #readDir: string | undefined;
   /** The resolver dir as last read or written; undefined: not to be trusted, read it whole. */
   #model: ResolverModel | undefined;
   /** File name -> digest of the JWT last seen identical in the mount and the resolver dir. */
@@ -160,6 +162,7 @@ export class JwtMirror {
     const model = this.#model;
     this.#model = undefined;
     const changedWhileRead = new Set<string>();
+    this.#readDir = undefined;
     const mount = new MountFiles(files ?? []);
     const entries = this.#check(mount, trust, changedWhileRead);
     const planOptions = {
@@ -333,9 +336,10 @@ export class JwtMirror {
     changedWhileRead: Set<string>,
   ): { name: string; digest: string; text: string } | undefined {
     // From the version the scan read (a kubelet volume's `..data`), not through the visible
-    // links, which may dangle mid-swap: a newer version shows as a changed digest.
-    const { dir } = mountSnapshot(this.#options.mountDir);
-    const read = readMountFile(dir, file.name, { files: this.#files });
+    // links, which may dangle mid-swap: a newer version shows as a changed digest. Resolved once
+    // a run: a trust change reads every file again.
+    this.#readDir ??= mountSnapshot(this.#options.mountDir).dir;
+    const read = readMountFile(this.#readDir, file.name, { files: this.#files });
     if (read && "text" in read && read.text !== undefined && read.digest === file.digest) {
       return { name: file.name, digest: read.digest, text: read.text };
     }

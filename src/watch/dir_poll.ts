@@ -21,8 +21,8 @@
  */
 
 import { createHash } from "node:crypto";
-import { join } from "node:path";
 import { realTimers, type Timers } from "../shared/timing.ts";
+import { mountSnapshot } from "../mirror/files.ts";
 
 /** File times come from a coarse clock (one tick is 1 to 10 ms on Linux); this leaves a margin. */
 export const RACY_MS = 100;
@@ -148,8 +148,10 @@ export class DirPoll {
  * `..`; undefined when `dir` holds no `..data` symlink (or cannot be listed).
  */
 export function kubeletViewOf(dir: string): string | undefined {
+  // The same test of a kubelet volume as the mount reader's (a hostile ..data target is none).
+  const { version } = mountSnapshot(dir);
+  if (version === undefined) return undefined;
   try {
-    const version = Deno.readLinkSync(join(dir, "..data"));
     const names: string[] = [];
     for (const entry of Deno.readDirSync(dir)) {
       if (!entry.name.startsWith("..")) names.push(entry.name);
@@ -158,7 +160,7 @@ export function kubeletViewOf(dir: string): string | undefined {
     for (const name of names.sort()) hash.update(`${name}\0`);
     return `${version}:${hash.digest("hex")}`;
   } catch {
-    return undefined;
+    return undefined; // cannot be listed (gone meanwhile): compared by its stat, as any other dir
   }
 }
 

@@ -30,9 +30,7 @@ import {
   type WatcherThreadState,
   watcherThreadState,
 } from "./watcher_thread.ts";
-
-/** The symlink kubelet swaps to publish a new version of a ConfigMap or Secret volume. */
-const KUBELET_DATA = "..data";
+import { KUBELET_DATA } from "../mirror/files.ts";
 
 /** How often the watched directories themselves are checked. */
 const DIR_CHECK_MS = 1000;
@@ -335,7 +333,7 @@ function isKubeletVolume(dir: string): boolean {
   try {
     return Deno.lstatSync(join(dir, KUBELET_DATA)).isSymlink;
   } catch {
-    return false;
+    return false; // no ..data (or none to see): its events are not commits by themselves
   }
 }
 

@@ -20,7 +20,12 @@ import { createHash, type Hash } from "node:crypto";
 import { dirname, join } from "node:path";
 import { type BoundedRead, FileGuard, rejectionKey } from "../shared/bounded_read.ts";
 import type { Cause } from "./reload_policy.ts";
-import { type MountFile, mountSnapshot, readMountLettingGo } from "../mirror/files.ts";
+import {
+  KUBELET_DATA,
+  type MountFile,
+  mountSnapshot,
+  readMountLettingGo,
+} from "../mirror/files.ts";
 import type { FileDigests } from "../shared/file_digests.ts";
 import { ServerView } from "../config/server_view.ts";
 
@@ -138,7 +143,7 @@ export async function scanAll(
  * A directory without `..data` is not a kubelet volume and always counts as settled.
  */
 export async function kubeletVolumeSettled(dir: string): Promise<boolean> {
-  const data = join(dir, "..data");
+  const data = join(dir, KUBELET_DATA);
   if (!(await statOrUndefined(data))?.isDirectory) return true;
   const [inData, visible] = [visibleNamesSync(data), visibleNamesSync(dir)];
   return inData.length === visible.length && inData.every((name, i) => name === visible[i]);
