@@ -9,6 +9,8 @@
  * @module
  */
 
+import { issuedAt } from "../src/mirror/plan.ts";
+import { pollUntil } from "./poll.ts";
 import {
   Algorithms,
   createAccount,
@@ -169,4 +171,13 @@ export function signClaims(
   const payloadPart = encode(claims);
   const signature = kp.sign(new TextEncoder().encode(`${headerPart}.${payloadPart}`));
   return `${headerPart}.${payloadPart}.${base64Url(signature)}`;
+}
+
+/**
+ * Waits until the clock is `seconds` past `jwt`'s `iat`, so that a JWT made now is newer (a
+ * resolver JWT is only ever replaced by a newer one; `iat` has whole seconds).
+ */
+export async function untilNewerThan(jwt: string, seconds = 1): Promise<void> {
+  const iat = issuedAt(jwt) ?? 0;
+  await pollUntil("the next second", () => Date.now() / 1000 >= iat + seconds);
 }

@@ -13,7 +13,7 @@ import { hasJetStreamData } from "../src/purge/jetstream_data.ts";
 import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { pathExists } from "../src/shared/path_exists.ts";
 import { type ClusterNode, startCluster } from "./_helpers/cluster.ts";
-import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
+import { makeAccount, makeUser, untilNewerThan } from "../dev/jwt_fixtures.ts";
 import { connectWithCreds, monitor } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 
@@ -156,10 +156,7 @@ Deno.test("a three-node cluster, one supervisor per node: pushes and purges reac
       assert.equal((await loadedAccount(node, demo.pub)).streams, -1, node.name);
     }
     // A JWT is only ever replaced by a newer one: make sure the new one is issued a second later.
-    const { iat } = JSON.parse(
-      atob(demo.jwt.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/")),
-    );
-    await pollUntil("the next second", () => Date.now() / 1000 >= iat + 1);
+    await untilNewerThan(demo.jwt);
     const updated = await makeAccount(operator, {
       name: "demo",
       key: demo.kp,

@@ -6,9 +6,8 @@
 
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { makeAccount } from "../dev/jwt_fixtures.ts";
+import { makeAccount, untilNewerThan } from "../dev/jwt_fixtures.ts";
 import { kubeletWrite } from "../dev/kubelet.ts";
-import { pollUntil } from "../dev/poll.ts";
 import { writeFileAtomic } from "../src/mirror/writes.ts";
 import { tempSetup } from "./_helpers/setup.ts";
 import { runSupervisor, type SupervisorRun } from "../dev/supervisor_run.ts";
@@ -33,10 +32,7 @@ Deno.test("a commit is applied at once, even with a minute of debounce", async (
   };
   /** A newer demo JWT (one second later, so its iat is newer) allowing `limit` streams. */
   const demoWith = async (limit: number) => {
-    const { iat } = JSON.parse(
-      atob(setup.demo.jwt.split(".")[1]!.replace(/-/g, "+").replace(/_/g, "/")),
-    );
-    await pollUntil("the next second", () => Date.now() / 1000 >= iat + limit);
+    await untilNewerThan(setup.demo.jwt, limit);
     return (await makeAccount(setup.operator, {
       name: "demo",
       key: setup.demo.kp,

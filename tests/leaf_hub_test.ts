@@ -19,7 +19,7 @@ import { pathExists } from "../src/shared/path_exists.ts";
 import { serverVersion } from "../src/server/server_binary.ts";
 import { getMonitor } from "../src/shared/monitor.ts";
 import { makeCertificates } from "../dev/certificates.ts";
-import { makeAccount, makeUser } from "../dev/jwt_fixtures.ts";
+import { makeAccount, makeUser, untilNewerThan } from "../dev/jwt_fixtures.ts";
 import { connectReconnecting, connectWithCreds, recordStatus } from "../dev/nats_client.ts";
 import { pollUntil } from "../dev/poll.ts";
 import { HUB_CA_FILE, type LeafTopology, startLeafTopology } from "../dev/leaf_topology.ts";
@@ -133,9 +133,7 @@ Deno.test("leaf mode on a real hub and leaf: flow, pushes, reloads, restarts, pu
       const links = await hubConnections(topology);
       assert.equal((await jetStreamInfo(leafNc)).limits?.max_streams, -1);
       // A JWT is only ever replaced by a newer one: issue it a second later.
-      const payload = leaf.demo.jwt.split(".")[1]!.replaceAll("-", "+").replaceAll("_", "/");
-      const { iat } = JSON.parse(atob(payload));
-      await pollUntil("the next second", () => Date.now() / 1000 >= iat + 1);
+      await untilNewerThan(leaf.demo.jwt);
       const updated = await makeAccount(leaf.operator, {
         name: "demo",
         key: leaf.demo.kp,
